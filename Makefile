@@ -1,0 +1,54 @@
+# Territoires d'industrie — indicators. Two commands matter:
+#   make run    # whole pipeline through the real Airflow DAGs on the embedded default
+#   make test   # the test suite
+PYTHON ?= python3
+VENV   ?= $(CURDIR)/.venv
+BIN     = $(VENV)/bin
+
+export TI_DATA_DIR ?= $(CURDIR)/var
+export AIRFLOW_HOME ?= $(TI_DATA_DIR)/airflow_home
+export AIRFLOW__CORE__DAGS_FOLDER = $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER = $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES = False
+export AIRFLOW__CORE__PARALLELISM = 4
+export AIRFLOW__API__HOST = 127.0.0.1
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.db
+export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
+export GX_ANALYTICS_ENABLED = false
+export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(PYTHONPATH)
+
+DAGS = ti_geography ti_sirene ti_employment ti_indicators ti_publish
+
+.PHONY: run test install airflow-db summary clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+install: $(BIN)/.installed
+
+airflow-db: install
+	@mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -30 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+run: airflow-db
+	@set -e; for dag in $(DAGS); do \
+	  echo "==> airflow dags test $$dag"; \
+	  $(BIN)/airflow dags test $$dag > $(AIRFLOW_HOME)/dags-test-$$dag.log 2>&1 \
+	    || { tail -60 $(AIRFLOW_HOME)/dags-test-$$dag.log; echo "FAILED: $$dag (full log: $(AIRFLOW_HOME)/dags-test-$$dag.log)"; exit 1; }; \
+	  grep -E "Marking run|state=success|SYNTHETIC|WARNING" $(AIRFLOW_HOME)/dags-test-$$dag.log | grep -v DeprecationWarning | tail -5 || true; \
+	done
+	$(BIN)/ti-indicators summary
+
+summary: install
+	$(BIN)/ti-indicators summary
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(TI_DATA_DIR)

@@ -1,0 +1,28 @@
+"""
+### Indicators
+
+Runs when both the SIRENE and the employment staging Assets are updated: builds commune
+counts, sums them to every level (EPCI, zone d'emploi, département, région, Territoire
+d'industrie) and derives the indicators.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, SIRENE, START
+
+
+@dag(dag_id="ti_indicators", schedule=(SIRENE & EMPLOYMENT), start_date=START, catchup=False, max_active_runs=1,
+     default_args=DEFAULT_ARGS, tags=["territoires-industrie", "indicators"], doc_md=__doc__)
+def ti_indicators():
+    @task(outlets=[INDICATORS])
+    def compute_indicators() -> dict:
+        from territoires_industrie.pipeline import run_indicators
+
+        return run_indicators()
+
+    compute_indicators()
+
+
+ti_indicators()

@@ -1,0 +1,27 @@
+"""
+### Publish
+
+Publishes the current indicator release to the warehouse in one transaction (readers see
+the previous release or the new one, never a mix) and writes the CSV export.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from ti_common import DEFAULT_ARGS, INDICATORS, PUBLISHED, START
+
+
+@dag(dag_id="ti_publish", schedule=[INDICATORS], start_date=START, catchup=False, max_active_runs=1,
+     default_args=DEFAULT_ARGS, tags=["territoires-industrie", "publish"], doc_md=__doc__)
+def ti_publish():
+    @task(outlets=[PUBLISHED])
+    def publish_release() -> dict:
+        from territoires_industrie.pipeline import run_publish
+
+        return run_publish()
+
+    publish_release()
+
+
+ti_publish()

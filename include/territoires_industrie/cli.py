@@ -1,0 +1,78 @@
+"""Command-line entry points: ``ti-indicators <command>`` (or ``python -m territoires_industrie.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+STAGES = ("geography", "sirene", "employment", "indicators", "publish")
+
+
+def _summary(args) -> int:
+    import sqlalchemy as sa
+
+    from . import storage, warehouse
+    from .config import get_settings
+    from .pipeline import SYNTHETIC_BANNER, _redact_url
+
+    s = get_settings()
+    engine = warehouse.get_engine(s.warehouse_url)
+    rel = warehouse.current_release_id(engine)
+    if rel is None:
+        print("No release published yet: run the pipeline first (make run).")
+        return 1
+    with engine.connect() as conn:
+        meta = conn.execute(sa.select(warehouse.releases).where(warehouse.releases.c.release_id == rel)).mappings().one()
+        counts = {
+            name: conn.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+            for name in ("releases", *warehouse.RELEASE_TABLES, *warehouse.LATEST_VIEWS)
+        }
+        per_level = conn.execute(sa.text(
+            "SELECT level, COUNT(*) FROM latest_territories GROUP BY level ORDER BY level")).all()
+    _, folder = storage.current(s.staging_dir, "indicators")
+    print("=" * 78)
+    if meta["synthetic"]:
+        print(f"  {SYNTHETIC_BANNER}")
+        print("=" * 78)
+    print(f"Current release : {rel}  (pipeline {meta['pipeline_version']}, status {meta['status']})")
+    print(f"Source vintages : {meta['source_vintages']}")
+    print(f"Warehouse       : {_redact_url(s.warehouse_url)}")
+    for name, n in counts.items():
+        print(f"  {name:<30} {n:>9} rows")
+    print("Territories in the release: " + ", ".join(f"{lv} {n}" for lv, n in per_level))
+    for p in sorted((s.exports_dir / rel).glob("*")):
+        print(f"Export          : {p}")
+    print(f"Staging         : {folder}")
+    for extra in sorted((s.reports_dir).glob("*/index.html")) if s.reports_dir.exists() else []:
+        print(f"Report          : {extra}")
+    print("=" * 78)
+    return 0
+
+
+def _stage(args) -> int:
+    from . import pipeline
+
+    fn = getattr(pipeline, f"run_{args.name}")
+    print(json.dumps(fn(), indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ti-indicators", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("summary", help="print what the last run produced and where")
+    p.set_defaults(func=_summary)
+    p = sub.add_parser("stage", help="run one pipeline stage without Airflow (debugging)")
+    p.add_argument("name", choices=STAGES)
+    p.set_defaults(func=_stage)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure functions from typed tables to indicator tables (no I/O)."""

@@ -1,0 +1,95 @@
+"""URSSAF: salaried jobs and employer establishments by commune x APE, private sector,
+régime général, at 31/12 (open.urssaf.fr export, ``;``, WIDE years, licence ODbL)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .. import codes
+from ..nomenclature import INDUSTRIAL_DIVISIONS
+from ..schemas import URSSAF, URSSAF_YEAR_RE
+from .tabular import TabularFileError, sniff_header
+
+log = logging.getLogger(__name__)
+DATASET_ID = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last"
+EXPORT_URL = f"https://open.urssaf.fr/api/explore/v2.1/catalog/datasets/{DATASET_ID}/exports/csv"
+
+
+def parse_urssaf(path: Path, known_communes: set[str], years: range | None = None) -> tuple[pd.DataFrame, dict]:
+    """Wide -> long. Returns (codgeo, division, is_industrial, year, n_etab, jobs) and a report.
+
+    Year columns are discovered by regex (``effectifs_salaries_2025``...). Empty cells are
+    missing (secret or absent), never zero; negative counts are an error naming the row.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    t0 = time.perf_counter()
+    header, sep = sniff_header(path, ";")
+    if sep != ";":
+        log.warning("%s: separator %r instead of ';' (accepted: header is unambiguous)", path.name, sep)
+    base_cols = URSSAF.check_header(header, path)
+    year_cols = {}
+    for c in header:
+        m = re.match(URSSAF_YEAR_RE, c)
+        if m and (years is None or int(m.group(2)) in years):
+            year_cols[c] = (m.group(1), int(m.group(2)))
+    if not any(k == "effectifs_salaries" for k, _ in year_cols.values()):
+        raise TabularFileError(f"{path.name}: no effectifs_salaries_YYYY column found (columns: {header[:10]}...)")
+    cols = [c for c in base_cols if c in ("code_commune", "code_ape")] + list(year_cols)
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=cols,
+                column_types={**{c: pa.string() for c in ("code_commune", "code_ape")}, **{c: pa.float64() for c in year_cols}},
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise TabularFileError(f"{path.name}: {exc}") from exc
+    df = table.to_pandas()
+    if df.empty:
+        raise TabularFileError(f"{path.name}: header only, no data rows")
+    neg = (df[list(year_cols)] < 0).any(axis=1)
+    if neg.any():
+        i = int(neg.idxmax())
+        bad = [c for c in year_cols if df.at[i, c] < 0]
+        raise TabularFileError(f"{path.name}: negative count at data row {i + 2} (file line), column(s) {bad}")
+    df["codgeo"] = codes.arm_to_commune(codes.normalise_commune(df["code_commune"]))
+    repaired = int((df["code_commune"].astype("string").str.len() == 4).sum())
+    naf = codes.naf_with_dot(df["code_ape"])
+    df["division"] = naf.str[:2]
+    unknown = ~df["codgeo"].isin(known_communes)
+    report = {
+        "file": path.name,
+        "rows": int(len(df)),
+        "years": sorted({y for _, y in year_cols.values()}),
+        "commune_codes_zero_padded": repaired,
+        "unknown_commune_codes": int(df.loc[unknown, "codgeo"].nunique()),
+        "unknown_communes_sample": sorted(df.loc[unknown, "codgeo"].dropna().unique().tolist())[:20],
+    }
+    if unknown.any():
+        log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name, int(unknown.sum()),
+                    report["unknown_commune_codes"], report["unknown_communes_sample"])
+    df = df[~unknown]
+    long_parts = []
+    for measure in ("nombre_d_etablissements", "effectifs_salaries"):
+        mcols = {c: y for c, (k, y) in year_cols.items() if k == measure}
+        part = df[["codgeo", "division", *mcols]].melt(id_vars=["codgeo", "division"], var_name="col", value_name=measure)
+        part["year"] = part["col"].map(mcols).astype("int64")
+        long_parts.append(part.drop(columns="col").groupby(["codgeo", "division", "year"], as_index=False)[measure].sum(min_count=1))
+    out = long_parts[0].merge(long_parts[1], on=["codgeo", "division", "year"], how="outer")
+    out = out.rename(columns={"nombre_d_etablissements": "n_etab", "effectifs_salaries": "jobs"})
+    out["is_industrial"] = out["division"].isin(INDUSTRIAL_DIVISIONS)
+    out = out.sort_values(["codgeo", "division", "year"]).reset_index(drop=True)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
+    log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, len(df), len(out), report["seconds"])
+    return out, report
