@@ -8,7 +8,6 @@ census (RP) active population by commune; updates the `ti_staging_employment` As
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-
 from ti_common import DEFAULT_ARGS, EMPLOYMENT, GEOGRAPHY, START
 
 

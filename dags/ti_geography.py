@@ -9,7 +9,6 @@ département, région) and the Territoires d'industrie perimeters, then updates 
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-
 from ti_common import DEFAULT_ARGS, GEOGRAPHY, START
 
 

@@ -9,7 +9,6 @@ d'industrie) and derives the indicators.
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-
 from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, SIRENE, START
 
 

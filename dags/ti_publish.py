@@ -8,7 +8,6 @@ the previous release or the new one, never a mix) and writes the CSV export.
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-
 from ti_common import DEFAULT_ARGS, INDICATORS, PUBLISHED, START
 
 

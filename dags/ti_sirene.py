@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
-
 from ti_common import DEFAULT_ARGS, GEOGRAPHY, SIRENE, START
 
 

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from territoires_industrie.schemas import SIRENE_STOCK_ALL_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,5 +1,4 @@
 import pandas as pd
-
 from territoires_industrie import codes
 
 

@@ -1,6 +1,5 @@
 import pandas as pd
 import pytest
-
 from territoires_industrie.geography import SourceFormatError, read_insee_sheet, read_ti_2023
 
 

@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-
 from territoires_industrie.indicators import base
 
 

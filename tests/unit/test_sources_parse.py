@@ -1,12 +1,10 @@
 """Parsers on hand-built files in the official layouts; expected values worked out by hand."""
 
-import zipfile
 
 import pandas as pd
 import pytest
-
-from territoires_industrie.schemas import MissingColumnError, SIRENE_STOCK_ALL_COLUMNS
-from territoires_industrie.sources import chomage, census, urssaf
+from territoires_industrie.schemas import SIRENE_STOCK_ALL_COLUMNS, MissingColumnError
+from territoires_industrie.sources import census, chomage, urssaf
 from territoires_industrie.sources.sirene import SireneFileError, aggregate_stock
 from territoires_industrie.sources.tabular import TabularFileError
 

@@ -3,7 +3,6 @@
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from territoires_industrie import warehouse
 
 

@@ -149,24 +149,64 @@ def _aggregate_batch(batch: pa.RecordBatch) -> tuple[pa.Table, str | None]:
     return agg, mx
 
 
+def _industrial_rows(batch: pa.RecordBatch) -> pa.Table:
+    t = pa.Table.from_batches([batch])
+    div = pc.utf8_slice_codeunits(t["activitePrincipaleEtablissement"], 0, 2)
+    mask = pc.and_(pc.equal(t["nomenclatureActivitePrincipaleEtablissement"], "NAFRev2"),
+                   pc.is_in(div, value_set=pa.array(INDUSTRIAL_DIVISIONS)))
+    cols = [c for c in INDUSTRIAL_EXTRACT_COLUMNS if c in t.column_names]
+    return t.filter(mask).select(cols)
+
+
 def _fold(parts: list[pa.Table]) -> pa.Table:
     out = pa.concat_tables(parts).group_by(GROUP_KEYS).aggregate([("n", "sum")])
     return out.select(GROUP_KEYS + ["n_sum"]).rename_columns(GROUP_KEYS + ["n"])
 
 
-def aggregate_stock(path: Path, known_communes: set[str], progress_every: int = 5_000_000) -> tuple[pd.DataFrame, StockParseReport]:
+INDUSTRIAL_EXTRACT_COLUMNS = [
+    "siret", "codeCommuneEtablissement", "activitePrincipaleEtablissement", "etatAdministratifEtablissement",
+    "caractereEmployeurEtablissement", "trancheEffectifsEtablissement", "anneeEffectifsEtablissement",
+    "dateCreationEtablissement", "dateDebut",
+]
+
+
+def aggregate_stock(
+    path: Path,
+    known_communes: set[str],
+    progress_every: int = 5_000_000,
+    industrial_extract: Path | None = None,
+    on_batch=None,
+) -> tuple[pd.DataFrame, StockParseReport]:
     """Stream the stock and return establishment counts per commune x activity x state.
 
     Output columns: codgeo, nomenclature, naf (sous-classe for industry, else division),
     division, is_industrial, etat, employer, tranche, creation_year, closure_year, n_etab.
+
+    ``industrial_extract``: if given, the establishment-level rows of industrial units
+    (NAF rév. 2 divisions 05-39, ~10 % of the stock) are written there as Parquet, for the
+    indicators that need single establishments (flows, size bands, dominance).
+    ``on_batch(batch)``: called with every raw RecordBatch (file-level validation on the
+    stream, e.g. SIRET format and uniqueness), before aggregation.
     """
+    import pyarrow.parquet as pq
+
     path = Path(path)
+    writer = None
     report = StockParseReport(file=path.name)
     t0 = time.perf_counter()
     parts: list[pa.Table] = []
     as_of = None
     next_log = progress_every
     for batch in iter_stock_batches(path):
+        if on_batch is not None:
+            on_batch(batch)
+        if industrial_extract is not None:
+            ext = _industrial_rows(batch)
+            if writer is None:
+                Path(industrial_extract).parent.mkdir(parents=True, exist_ok=True)
+                tmp_extract = Path(str(industrial_extract) + ".part")
+                writer = pq.ParquetWriter(tmp_extract, ext.schema)
+            writer.write_table(ext)
         agg, mx = _aggregate_batch(batch)
         parts.append(agg)
         report.rows += batch.num_rows
@@ -178,6 +218,9 @@ def aggregate_stock(path: Path, known_communes: set[str], progress_every: int = 
             next_log += progress_every
         if len(parts) >= 16:  # keep memory flat: fold partial aggregates
             parts = [_fold(parts)]
+    if writer is not None:
+        writer.close()
+        tmp_extract.replace(industrial_extract)
     if report.rows == 0:
         raise SireneFileError(f"{path.name}: no data rows (header only or empty file)")
     table = _fold(parts)
