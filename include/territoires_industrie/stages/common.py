@@ -37,7 +37,7 @@ def ensure_sample(settings: Settings, geo: Geography) -> dict:
     with _lock(settings.data_dir / ".sample.lock"):
         if manifest_path.exists():
             manifest = json.loads(manifest_path.read_text())
-            if list(manifest.get("departements", [])) == list(settings.sample_departements) and float(
+            if sorted(manifest.get("departements", [])) == sorted(settings.sample_departements) and float(
                 manifest.get("scale", 1.0)
             ) == settings.sample_scale:
                 return manifest
