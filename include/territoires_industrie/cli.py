@@ -15,13 +15,14 @@ def _summary(args) -> int:
 
     from . import storage, warehouse
     from .config import get_settings
-    from .pipeline import SYNTHETIC_BANNER, _redact_url
+    from .pipeline import SYNTHETIC_BANNER, redact_url
 
     s = get_settings()
     engine = warehouse.get_engine(s.warehouse_url)
     rel = warehouse.current_release_id(engine)
     if rel is None:
         print("No release published yet: run the pipeline first (make run).")
+        print(_validation_text(s))
         return 1
     with engine.connect() as conn:
         meta = conn.execute(sa.select(warehouse.releases).where(warehouse.releases.c.release_id == rel)).mappings().one()
@@ -38,7 +39,7 @@ def _summary(args) -> int:
         print("=" * 78)
     print(f"Current release : {rel}  (pipeline {meta['pipeline_version']}, status {meta['status']})")
     print(f"Source vintages : {meta['source_vintages']}")
-    print(f"Warehouse       : {_redact_url(s.warehouse_url)}")
+    print(f"Warehouse       : {redact_url(s.warehouse_url)}")
     for name, n in counts.items():
         print(f"  {name:<30} {n:>9} rows")
     print("Territories in the release: " + ", ".join(f"{lv} {n}" for lv, n in per_level))
@@ -47,8 +48,26 @@ def _summary(args) -> int:
     print(f"Staging         : {folder}")
     for extra in sorted((s.reports_dir).glob("*/index.html")) if s.reports_dir.exists() else []:
         print(f"Report          : {extra}")
+    print("-" * 78)
+    print(_validation_text(s))
     print("=" * 78)
     return 0
+
+
+def _validation_text(settings) -> str:
+    from .validation import format_summary, latest_status
+
+    return format_summary(latest_status(settings))
+
+
+def _validation(args) -> int:
+    """Latest validation status of every dataset; exit 1 when a hard gate failed."""
+    from .config import get_settings
+    from .validation import format_summary, latest_status, overall_status
+
+    status = latest_status(get_settings())
+    print(format_summary(status))
+    return 1 if overall_status(status) == "failed" else 0
 
 
 def _stage(args) -> int:
@@ -65,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("summary", help="print what the last run produced and where")
     p.set_defaults(func=_summary)
+    p = sub.add_parser("validation", help="print the latest validation (Great Expectations gates) status per dataset")
+    p.set_defaults(func=_validation)
     p = sub.add_parser("stage", help="run one pipeline stage without Airflow (debugging)")
     p.add_argument("name", choices=STAGES)
     p.set_defaults(func=_stage)

@@ -27,6 +27,7 @@ def airflow_env(tmp: Path, **extra: str) -> dict:
         TI_DATA_DIR=str(tmp / "data"),
         TI_SAMPLE_DEPARTEMENTS="2A,2B",
         TI_SAMPLE_SCALE="0.3",
+        TI_TASK_RETRIES="0",
     )
     env.update(extra)
     return env

@@ -18,8 +18,9 @@ def _tables(url: str) -> dict[str, pd.DataFrame]:
     eng = sa.create_engine(url)
     with eng.connect() as c:
         out = {
-            t: pd.read_sql(sa.text(f"SELECT * FROM {t} ORDER BY 1, 2, 3"), c)
-            for t in ("territories", "indicator_values", "indicator_dictionary", "releases", "current_release")
+            t: pd.read_sql(sa.text(f"SELECT * FROM {t} ORDER BY {order}"), c)
+            for t, order in (("territories", "1, 2, 3"), ("indicator_values", "1, 2, 3, 4, 5"),
+                             ("indicator_dictionary", "1, 2"), ("releases", "1"), ("current_release", "1"))
         }
     eng.dispose()
     return out
@@ -39,7 +40,7 @@ def test_chain_publishes_a_synthetic_release(chain_run):
     tmp, env = chain_run
     t = _tables(f"sqlite:///{tmp}/data/warehouse.db")
     rel = t["current_release"]["release_id"].item()
-    assert rel == "2026-10"  # SIRENE stock as-of 2026-10-31, read from the data
+    assert rel == "2026-11"  # SIRENE stock of 1 Nov 2026 (last update 2026-10-31 in the data)
     row = t["releases"].set_index("release_id").loc[rel]
     assert bool(row["synthetic"]) is True
     levels = set(t["territories"]["level"])

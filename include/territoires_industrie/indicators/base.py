@@ -1,7 +1,9 @@
-"""First indicator slice: counts per commune, summed to every territorial level.
+"""Counts per commune, summed to every territorial level.
 
 Aggregates are always built by summing counts (establishments, jobs, active population,
-estimated unemployed) over member communes, then dividing — never by averaging rates.
+estimated unemployed, shift-share components, sums of estimated headcounts...) over member
+communes, then dividing — never by averaging rates. The only non-additive counts are the
+largest estimated establishment of a territory (``band_max*``), aggregated by ``max``.
 """
 
 from __future__ import annotations
@@ -11,43 +13,62 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import domains
+from .definitions import INDICATOR_IDS, INDICATORS  # noqa: F401 (re-exported)
+
 LEVELS = ("commune", "epci", "ze", "departement", "region", "ti")
+
+COUNT_COLUMNS = [
+    # SIRENE stock
+    "estab_ind_active", "estab_ind_employer",
+    # URSSAF
+    "jobs_total_t1", "n_etab_total_t1", "jobs_ind_t1", "jobs_ind_t0", "jobs_ind_delta", "n_etab_ind_t1",
+    "n_etab_ind_t0", "ss_national", "ss_mix", "ss_mix_sq", "ss_local",
+    "jobs_ind_t0_b", "n_etab_ind_t0_b", "ss_national_b", "ss_mix_b", "ss_mix_sq_b", "ss_local_b",
+    # SIRENE history flows and size bands
+    "flow_stock_t0", "flow_closures", "flow_creations", "large_t0", "large_lost",
+    "band_n", "band_sum", "band_sumsq", "band_n_all", "band_sum_all",
+    # census and unemployment
+    "population", "population_t0", "emplt_t1", "emplt_t0", "pop_2554", "nonemp_2554",
+    "active_1564", "active_rated", "unemployed_est", "chom_rp_rated", "unemployed_rp_ze",
+    "active_rated_prev", "unemployed_change",
+]
+MAX_COLUMNS = ["band_max", "band_max_all"]
 
 
 @dataclass(frozen=True)
-class IndicatorDef:
-    id: str
-    label_fr: str
-    unit: str
-    formula: str
-    source: str
-    numerator: str | None = None
-    denominator: str | None = None
-    scale: float = 1.0
+class Periods:
+    """Reference periods of one release (years as ints, quarters as ``YYYY-Tq``)."""
 
+    t1: int  # URSSAF last year (31/12)
+    quarters: tuple[str, ...]
+    quarters_prev: tuple[str, ...] = ()
+    years_back: int = 5
+    alt_t0: int | None = None  # alternative base year of the A domain (uncertainty analysis)
+    flow_t1: int | None = None  # last 31/12 before the SIRENE stock date
+    flow_years: int = 3
+    stock: str = ""  # SIRENE stock vintage
+    rp_t1: str = "2021"
+    rp_t0: str = "2015"
 
-INDICATORS: tuple[IndicatorDef, ...] = (
-    IndicatorDef("estab_ind_active", "Établissements industriels actifs (NAF 05-39)", "établissements",
-                 "count of SIRENE establishments, état A, NAF rév. 2 divisions 05-39", "SIRENE stock", "estab_ind_active"),
-    IndicatorDef("estab_ind_employer", "Établissements industriels employeurs", "établissements",
-                 "same, caractereEmployeurEtablissement = O", "SIRENE stock", "estab_ind_employer"),
-    IndicatorDef("jobs_ind", "Emplois salariés industriels (31/12)", "emplois",
-                 "URSSAF salaried jobs, APE divisions 05-39, year t1", "URSSAF commune x APE", "jobs_ind_t1"),
-    IndicatorDef("jobs_total", "Emplois salariés privés (31/12)", "emplois",
-                 "URSSAF salaried jobs, all APE, year t1", "URSSAF commune x APE", "jobs_total_t1"),
-    IndicatorDef("ind_share", "Part de l'industrie dans l'emploi salarié privé", "%",
-                 "100 * jobs_ind_t1 / jobs_total_t1", "URSSAF commune x APE", "jobs_ind_t1", "jobs_total_t1", 100.0),
-    IndicatorDef("ind_lq", "Indice de spécificité industrielle (quotient de localisation)", "ratio",
-                 "(jobs_ind_t1 / jobs_total_t1) / (national jobs_ind_t1 / national jobs_total_t1)", "URSSAF commune x APE",
-                 "jobs_ind_t1", "jobs_total_t1"),
-    IndicatorDef("jobs_ind_change_5y", "Évolution de l'emploi salarié industriel sur 5 ans", "%",
-                 "100 * (jobs_ind_t1 - jobs_ind_t0) / jobs_ind_t0, t0 = t1 - 5", "URSSAF commune x APE",
-                 "jobs_ind_delta", "jobs_ind_t0", 100.0),
-    IndicatorDef("unemployment_rate", "Taux de chômage localisé (moyenne des 4 derniers trimestres)", "%",
-                 "100 * sum(active_c * rate_ZE(c)/100) / sum(active_c): ZE rate mapped by census active population",
-                 "INSEE taux de chômage localisés + RP", "unemployed_est", "active_1564", 100.0),
-)
-INDICATOR_IDS = tuple(d.id for d in INDICATORS)
+    @property
+    def t0(self) -> int:
+        return self.t1 - self.years_back
+
+    def label(self, key: str) -> str:
+        q = f"{self.quarters[0]}..{self.quarters[-1]}" if self.quarters else ""
+        qp = f"{self.quarters_prev[0]}..{self.quarters_prev[-1]}" if self.quarters_prev else ""
+        return {
+            "t1": str(self.t1), "a": f"{self.t0}-{self.t1}",
+            "flows": f"{self.flow_t1 - self.flow_years}-{self.flow_t1}" if self.flow_t1 else "",
+            "stock": self.stock, "lfs": q, "lfs_change": f"{qp} -> {q}" if qp else "",
+            "rp": self.rp_t1, "rp_change": f"{self.rp_t0}-{self.rp_t1}",
+        }[key]
+
+    def as_dict(self) -> dict:
+        return {"t1": self.t1, "t0": self.t0, "alt_t0": self.alt_t0, "quarters": list(self.quarters),
+                "quarters_prev": list(self.quarters_prev), "flow_t1": self.flow_t1, "flow_years": self.flow_years,
+                "stock": self.stock, "rp_t1": self.rp_t1, "rp_t0": self.rp_t0}
 
 
 def commune_base(
@@ -59,36 +80,58 @@ def commune_base(
     t1: int,
     quarters: list[str],
     years_back: int = 5,
-) -> pd.DataFrame:
-    """One row per commune with data: the counts every indicator is built from."""
+    *,
+    quarters_prev: list[str] | None = None,
+    alt_t0: int | None = None,
+    industrial: pd.DataFrame | None = None,
+    states: pd.DataFrame | None = None,
+    flow_t1: int | None = None,
+    flow_years: int = 3,
+) -> tuple[pd.DataFrame, dict]:
+    """One row per commune covered by the data (present in the census): every count the
+    indicators are built from, plus the national growth rates of the shift-share.
+
+    ``industrial`` (siret, codgeo, etat, employer, tranche) and ``states`` (SIRENE history at
+    year ends) are optional: without them the B-domain counts are 0 / NaN.
+    """
     t0 = t1 - years_back
     ind = sirene[sirene["is_industrial"].astype(bool) & (sirene["etat"] == "A")]
     est = ind.groupby("codgeo")["n_etab"].sum().rename("estab_ind_active").to_frame()
     est["estab_ind_employer"] = ind[ind["employer"] == "O"].groupby("codgeo")["n_etab"].sum()
 
-    u = urssaf[urssaf["year"].isin([t0, t1])]
-    jobs = u.pivot_table(index="codgeo", columns=["year"], values="jobs", aggfunc="sum", fill_value=0)
-    jobs_ind = u[u["is_industrial"]].pivot_table(index="codgeo", columns="year", values="jobs", aggfunc="sum", fill_value=0)
-    emp = pd.DataFrame(index=jobs.index)
-    emp["jobs_total_t1"] = jobs.get(t1, 0)
-    emp["jobs_ind_t1"] = jobs_ind.reindex(jobs.index).get(t1, 0)
-    emp["jobs_ind_t0"] = jobs_ind.reindex(jobs.index).get(t0, 0)
+    tot = urssaf[urssaf["year"] == t1].groupby("codgeo")[["jobs", "n_etab"]].sum()
+    tot.columns = ["jobs_total_t1", "n_etab_total_t1"]
+    ss, national = domains.shift_share_counts(urssaf, t0, t1)
+    parts = [est, tot, ss]
+    if alt_t0 is not None:
+        ssb, nat_b = domains.shift_share_counts(urssaf, alt_t0, t1, suffix="_b")
+        parts.append(ssb.drop(columns=["jobs_ind_t1", "n_etab_ind_t1"]))
+        national["alt"] = nat_b
+    if industrial is not None:
+        parts.append(domains.band_counts(industrial))
+        if states is not None and flow_t1 is not None:
+            parts.append(domains.establishment_flows(industrial, states, flow_t1, flow_years))
+    parts.append(domains.band_counts_all(sirene))
 
-    rates = chomage[chomage["quarter"].isin(quarters)].groupby("ze2020")["rate"].agg(["mean", "count"])
-    rates = rates[rates["count"] == len(quarters)]["mean"].rename("ze_rate")
-
+    cen = census.set_index("codgeo")
     base = communes[["codgeo", "ze2020"]].set_index("codgeo")
-    base = base.join(est, how="left").join(emp, how="left")
-    cen = census.set_index("codgeo")[["p21_act1564", "p21_pop"]].rename(columns={"p21_act1564": "active_1564", "p21_pop": "population"})
-    base = base.join(cen, how="left")
-    base = base.join(rates, on="ze2020")
-    base["unemployed_est"] = base["active_1564"] * base["ze_rate"] / 100.0
-    has_data = base["population"].notna() & base["jobs_total_t1"].notna()
-    base = base[has_data].copy()
-    for c in ("estab_ind_active", "estab_ind_employer", "jobs_total_t1", "jobs_ind_t1", "jobs_ind_t0"):
-        base[c] = base[c].fillna(0)
+    for p in parts:
+        base = base.join(p, how="left")
+    base["population"] = cen["p21_pop"]
+    base["population_t0"] = cen.get("p15_pop")
+    base["emplt_t1"] = cen.get("p21_emplt")
+    base["emplt_t0"] = cen.get("p15_emplt")
+    base["pop_2554"] = cen.get("p21_pop2554")
+    base["nonemp_2554"] = cen.get("p21_pop2554") - cen.get("p21_actocc2554") if "p21_actocc2554" in cen else np.nan
+    base = base.join(domains.unemployment_counts(communes, census, chomage, quarters, quarters_prev), how="left")
+    base = base[base["population"].notna()].copy()  # coverage = communes present in the census
+    for c in COUNT_COLUMNS + MAX_COLUMNS:
+        if c not in base.columns:
+            base[c] = 0.0
+        if c not in ("population", "population_t0", "emplt_t1", "emplt_t0", "pop_2554", "nonemp_2554"):
+            base[c] = base[c].fillna(0.0)
     base["jobs_ind_delta"] = base["jobs_ind_t1"] - base["jobs_ind_t0"]
-    return base.drop(columns=["ze_rate"]).reset_index()
+    return base.reset_index(), national
 
 
 def memberships(communes: pd.DataFrame, ti: pd.DataFrame) -> pd.DataFrame:
@@ -103,58 +146,35 @@ def memberships(communes: pd.DataFrame, ti: pd.DataFrame) -> pd.DataFrame:
     ]
     m = pd.concat(parts, ignore_index=True).dropna()
     m = m[m["territory_id"] != "ZZZZZZZZZ"]  # communes without EPCI
-    return m.drop_duplicates().astype({"level": "str", "territory_id": "str", "codgeo": "str"})
-
-
-COUNT_COLUMNS = ["estab_ind_active", "estab_ind_employer", "jobs_total_t1", "jobs_ind_t1", "jobs_ind_t0",
-                 "jobs_ind_delta", "active_1564", "unemployed_est", "population"]
+    return m.drop_duplicates().astype({"level": "str", "territory_id": "str", "codgeo": "str"}).reset_index(drop=True)
 
 
 def aggregate_levels(base: pd.DataFrame, members: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sum commune counts to each territory. Territories only partly covered by the data
     (some member communes without data) are excluded and returned separately."""
     size = members.groupby(["level", "territory_id"]).size().rename("n_communes")
-    m = members.merge(base[["codgeo", *COUNT_COLUMNS]], on="codgeo", how="inner")
-    agg = m.groupby(["level", "territory_id"])[COUNT_COLUMNS].sum(min_count=1)
-    agg["n_communes_with_data"] = m.groupby(["level", "territory_id"]).size()
+    cols = [c for c in COUNT_COLUMNS if c in base.columns]
+    mx = [c for c in MAX_COLUMNS if c in base.columns]
+    m = members.merge(base[["codgeo", *cols, *mx]], on="codgeo", how="inner")
+    g = m.groupby(["level", "territory_id"])
+    agg = g[cols].sum(min_count=1)
+    if mx:
+        agg = agg.join(g[mx].max())
+    agg["n_communes_with_data"] = g.size()
     agg = agg.join(size, how="left")
     complete = agg["n_communes_with_data"] == agg["n_communes"]
     return agg[complete].reset_index(), agg[~complete].reset_index()[["level", "territory_id", "n_communes", "n_communes_with_data"]]
 
 
+def national_totals(base: pd.DataFrame) -> pd.Series:
+    cols = [c for c in COUNT_COLUMNS if c in base.columns]
+    return base[cols].sum()
+
+
 def derive(agg: pd.DataFrame, national: pd.Series) -> pd.DataFrame:
-    """Ratios from summed counts. ``national``: the summed counts of the reference universe."""
-    out = agg.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["ind_share"] = 100.0 * out["jobs_ind_t1"] / out["jobs_total_t1"].where(out["jobs_total_t1"] > 0)
-        nat_share = national["jobs_ind_t1"] / national["jobs_total_t1"]
-        out["ind_lq"] = (out["ind_share"] / 100.0) / nat_share
-        out["jobs_ind_change_5y"] = 100.0 * out["jobs_ind_delta"] / out["jobs_ind_t0"].where(out["jobs_ind_t0"] > 0)
-        out["unemployment_rate"] = 100.0 * out["unemployed_est"] / out["active_1564"].where(out["active_1564"] > 0)
+    """Counts + raw indicator values (+ variances, units, reliability) from summed counts."""
+    ind = domains.compute_indicators(agg, national)
+    out = pd.concat([agg, ind.drop(columns=[c for c in ind.columns if c in agg.columns])], axis=1)
     out["estab_ind_active"] = out["estab_ind_active"].astype("int64")
     out["estab_ind_employer"] = out["estab_ind_employer"].astype("int64")
-    out["jobs_ind"] = out["jobs_ind_t1"]
-    out["jobs_total"] = out["jobs_total_t1"]
     return out
-
-
-def to_long(wide: pd.DataFrame, periods: dict[str, str]) -> pd.DataFrame:
-    """One row per territory x indicator: value with the numerator/denominator behind it."""
-    rows = []
-    for d in INDICATORS:
-        part = pd.DataFrame(
-            {
-                "level": wide["level"],
-                "territory_id": wide["territory_id"],
-                "indicator_id": d.id,
-                "period": periods[d.id],
-                "value": wide[d.id].astype("float64"),
-                "numerator": wide[d.numerator].astype("float64") if d.numerator else np.nan,
-                "denominator": wide[d.denominator].astype("float64") if d.denominator else np.nan,
-                "unit": d.unit,
-            }
-        )
-        rows.append(part)
-    out = pd.concat(rows, ignore_index=True)
-    out["value"] = out["value"].round(6)
-    return out.sort_values(["level", "territory_id", "indicator_id"]).reset_index(drop=True)
