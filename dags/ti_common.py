@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset
+from ti_notifier import TiRunNotifier
 
 START = pendulum.datetime(2026, 1, 1, tz="Europe/Paris")
 # Retries default to 1 in production; `make run` and the tests set TI_TASK_RETRIES=0 so a
@@ -20,6 +21,9 @@ DEFAULT_ARGS = {
     "retries": int(os.environ.get("TI_TASK_RETRIES", "1")),
     "retry_delay": timedelta(minutes=5),
 }
+#: DAG-level failure callback (run timeouts, killed tasks); in-task failures are notified by
+#: the stage tracking with more detail. Sends nothing unless a channel is configured.
+ON_FAILURE = [TiRunNotifier()]
 
 GEOGRAPHY = Asset("ti_staging_geography")
 SIRENE = Asset("ti_staging_sirene_stock")

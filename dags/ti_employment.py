@@ -8,11 +8,11 @@ census (RP) active population by commune; updates the `ti_staging_employment` As
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, EMPLOYMENT, GEOGRAPHY, START
+from ti_common import DEFAULT_ARGS, EMPLOYMENT, GEOGRAPHY, ON_FAILURE, START
 
 
 @dag(dag_id="ti_employment", schedule=[GEOGRAPHY], start_date=START, catchup=False, max_active_runs=1,
-     default_args=DEFAULT_ARGS, tags=["territoires-industrie", "employment"], doc_md=__doc__)
+     default_args=DEFAULT_ARGS, on_failure_callback=ON_FAILURE, tags=["territoires-industrie", "employment"], doc_md=__doc__)
 def ti_employment():
     @task(outlets=[EMPLOYMENT])
     def ingest_employment() -> dict:

@@ -9,11 +9,11 @@ d'industrie) and derives the indicators.
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, SIRENE, START
+from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, ON_FAILURE, SIRENE, START
 
 
 @dag(dag_id="ti_indicators", schedule=(SIRENE & EMPLOYMENT), start_date=START, catchup=False, max_active_runs=1,
-     default_args=DEFAULT_ARGS, tags=["territoires-industrie", "indicators"], doc_md=__doc__)
+     default_args=DEFAULT_ARGS, on_failure_callback=ON_FAILURE, tags=["territoires-industrie", "indicators"], doc_md=__doc__)
 def ti_indicators():
     @task(outlets=[INDICATORS])
     def compute_indicators() -> dict:

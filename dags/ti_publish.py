@@ -8,11 +8,11 @@ the previous release or the new one, never a mix) and writes the CSV export.
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, INDICATORS, PUBLISHED, START
+from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, START
 
 
 @dag(dag_id="ti_publish", schedule=[INDICATORS], start_date=START, catchup=False, max_active_runs=1,
-     default_args=DEFAULT_ARGS, tags=["territoires-industrie", "publish"], doc_md=__doc__)
+     default_args=DEFAULT_ARGS, on_failure_callback=ON_FAILURE, tags=["territoires-industrie", "publish"], doc_md=__doc__)
 def ti_publish():
     @task(outlets=[PUBLISHED])
     def publish_release() -> dict:

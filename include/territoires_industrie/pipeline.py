@@ -10,9 +10,14 @@ The implementations live in :mod:`territoires_industrie.stages`, one module per 
 
 from __future__ import annotations
 
+from .ops.tracking import tracked
+from .stages import employment, geography, indicators, publish, sirene
 from .stages.common import SYNTHETIC_BANNER, redact_url  # noqa: F401
-from .stages.employment import run_employment  # noqa: F401
-from .stages.geography import run_geography  # noqa: F401
-from .stages.indicators import run_indicators  # noqa: F401
-from .stages.publish import run_publish  # noqa: F401
-from .stages.sirene import run_sirene  # noqa: F401
+
+# Every stage run is timed, its summary recorded in the ``run_metrics`` table, and a
+# notification sent (when configured) on failure or validation warnings.
+run_geography = tracked("geography", geography.run_geography)
+run_sirene = tracked("sirene", sirene.run_sirene)
+run_employment = tracked("employment", employment.run_employment)
+run_indicators = tracked("indicators", indicators.run_indicators)
+run_publish = tracked("publish", publish.run_publish)
