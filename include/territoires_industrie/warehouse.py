@@ -48,6 +48,7 @@ territories = sa.Table(
     sa.Column("region", sa.String(2), comment="main région"),
     sa.Column("n_communes", sa.Integer),
     sa.Column("population", sa.Float, comment="census population (RP), persons"),
+    sa.Column("ti_phase", sa.String(16), comment="Territoire d'industrie phase (2018-2022 / 2023-2027), level ti only"),
 )
 indicator_values = sa.Table(
     "indicator_values", metadata,
@@ -55,11 +56,18 @@ indicator_values = sa.Table(
     sa.Column("level", sa.String(16), primary_key=True),
     sa.Column("territory_id", sa.String(16), primary_key=True),
     sa.Column("indicator_id", sa.String(48), primary_key=True),
-    sa.Column("period", sa.String(32), primary_key=True, comment="reference period of the value (year, quarters)"),
-    sa.Column("value", sa.Float, comment="indicator value in `unit`"),
-    sa.Column("numerator", sa.Float, comment="count behind the value"),
-    sa.Column("denominator", sa.Float, comment="count behind the value"),
+    sa.Column("period", sa.String(64), primary_key=True, comment="reference period of the value (year, quarters, \"a..b -> c..d\" for changes)"),
+    sa.Column("value", sa.Float, comment="published value in `unit` (shrunk when shrinkage applies; NULL when secret)"),
+    sa.Column("numerator", sa.Float, comment="count behind the value (NULL when secret)"),
+    sa.Column("denominator", sa.Float, comment="count behind the value (NULL when secret)"),
     sa.Column("unit", sa.String(24)),
+    sa.Column("value_raw", sa.Float, comment="observed value before shrinkage (NULL when secret or class-only)"),
+    sa.Column("shrink_weight", sa.Float, comment="empirical-Bayes weight of the observed value (1.0 = no shrinkage)"),
+    sa.Column("reliable", sa.Boolean, comment="reliability minimum met (counts behind the value)"),
+    sa.Column("secret_status", sa.String(1), comment="V published, A frequency, B dominance, D secondary"),
+    sa.Column("n_units", sa.Float, comment="units (establishments) behind the cell"),
+    sa.Column("domain", sa.String(1), comment="A-D scored domains, G context gate, X count/context"),
+    sa.Column("direction", sa.Integer, comment="+1: higher = more difficulty; -1: higher = stronger base"),
     comment="One row per territory x level x indicator x period",
 )
 indicator_dictionary = sa.Table(
@@ -70,14 +78,46 @@ indicator_dictionary = sa.Table(
     sa.Column("unit", sa.String(24)),
     sa.Column("formula", sa.Text),
     sa.Column("source", sa.Text),
-    sa.Column("period", sa.String(32)),
+    sa.Column("period", sa.String(64)),
+    sa.Column("domain", sa.String(1)),
+    sa.Column("direction", sa.Integer),
+    sa.Column("reliability_min", sa.Text),
 )
-RELEASE_TABLES = {"territories": territories, "indicator_values": indicator_values, "indicator_dictionary": indicator_dictionary}
+composite = sa.Table(
+    "composite", metadata,
+    sa.Column("release_id", sa.String(32), primary_key=True),
+    sa.Column("level", sa.String(16), primary_key=True),
+    sa.Column("territory_id", sa.String(16), primary_key=True),
+    sa.Column("reference_set", sa.String(16), primary_key=True,
+              comment="ranking set: epci, ze, departement, region, ti_2018_2022, ti_2023_2027"),
+    sa.Column("score", sa.Float, comment="composite 0-100: weighted exponential-transformed domain ranks"),
+    *[sa.Column(f"domain_{d}", sa.Float, comment=f"domain {d.upper()} transformed score 0-100") for d in "abcd"],
+    sa.Column("rank_national", sa.Integer, comment="1 = most difficult of the set"),
+    sa.Column("rank_regional", sa.Float, comment="1 = most difficult of the set within the région"),
+    sa.Column("percentile_national", sa.Float),
+    sa.Column("percentile_regional", sa.Float),
+    sa.Column("decile", sa.Integer, comment="10 = the 10 % most difficult"),
+    sa.Column("mc_rank_median", sa.Float, comment="Monte Carlo median rank"),
+    sa.Column("mc_rank_p05", sa.Float, comment="Monte Carlo 5th percentile rank"),
+    sa.Column("mc_rank_p95", sa.Float, comment="Monte Carlo 95th percentile rank"),
+    sa.Column("p_top10", sa.Float, comment="share of draws in the top 10 %"),
+    sa.Column("p_top20", sa.Float, comment="share of draws in the top 20 %"),
+    sa.Column("uncertain", sa.Boolean, comment="90 % rank interval straddles the top-10 % or top-20 % threshold"),
+    sa.Column("gate_industrial", sa.Boolean, comment="industrial territory: LQ >= 1 and industrial jobs >= 500"),
+    sa.Column("n_reference", sa.Integer, comment="size of the ranking set"),
+    sa.Column("region", sa.String(2)),
+    sa.Column("n_indicators_missing", sa.Integer),
+    sa.Column("mc_mean_rank_shift", sa.Float),
+    comment="Composite difficulty index with its Monte Carlo uncertainty, one row per territory and ranking set",
+)
+RELEASE_TABLES = {"territories": territories, "indicator_values": indicator_values,
+                  "indicator_dictionary": indicator_dictionary, "composite": composite}
 
 LATEST_VIEWS = {
     "latest_indicator_values": "indicator_values",
     "latest_territories": "territories",
     "latest_indicator_dictionary": "indicator_dictionary",
+    "latest_composite": "composite",
 }
 
 
@@ -89,8 +129,25 @@ def get_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, future=True)
 
 
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Additive migration: columns added to a table definition are added to an existing
+    warehouse (nullable, at the end), so an older warehouse keeps working."""
+    insp = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if not insp.has_table(table.name):
+                continue
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            for c in table.columns:
+                if c.name not in have:
+                    ctype = c.type.compile(dialect=engine.dialect)
+                    conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {c.name} {ctype}"))
+                    log.info("warehouse: added column %s.%s (%s)", table.name, c.name, ctype)
+
+
 def init_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     with engine.begin() as conn:
         for view, table in LATEST_VIEWS.items():
             body = (
@@ -106,7 +163,7 @@ def _insert(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
     if df.empty:
         return
     cols = [c.name for c in table.columns]
-    df = df[cols]
+    df = df.reindex(columns=cols)  # columns a producer does not (yet) provide are NULL
     if conn.dialect.name == "postgresql":
         _copy(conn, table, df)
         return
@@ -116,14 +173,20 @@ def _insert(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
 
 def _copy(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
     """Bulk load with COPY on PostgreSQL (10-30x faster than INSERTs), inside the open transaction."""
+    df = df.copy()
+    for c in table.columns:  # an integer column holding NULLs arrives as float ("3.0" is refused by COPY)
+        if isinstance(c.type, sa.Integer) and c.name in df and df[c.name].dtype.kind == "f":
+            df[c.name] = df[c.name].round().astype("Int64")
     buf = io.StringIO()
     df.to_csv(buf, index=False, header=False, na_rep="\\N")
     buf.seek(0)
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        cur.copy_expert(
-            f"COPY {table.name} ({', '.join(c.name for c in table.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf
-        )
+    sql = f"COPY {table.name} ({', '.join(c.name for c in table.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    try:
+        with raw.cursor() as cur:
+            cur.copy_expert(sql, buf)
+    except conn.dialect.loaded_dbapi.Error as exc:  # same exception classes as the INSERT path (sa.exc.IntegrityError...)
+        raise sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
 
 
 def publish_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.DataFrame], meta: dict) -> dict:
@@ -133,6 +196,8 @@ def publish_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.Dat
     with engine.begin() as conn:
         for name, table in RELEASE_TABLES.items():
             conn.execute(table.delete().where(table.c.release_id == release_id))
+            if tables.get(name) is None:
+                continue
             df = tables[name].copy()
             df.insert(0, "release_id", release_id)
             _insert(conn, table, df)
@@ -170,3 +235,142 @@ def current_release_id(engine: sa.Engine) -> str | None:
         return None
     with engine.connect() as conn:
         return conn.execute(sa.select(current_release.c.release_id)).scalar_one_or_none()
+
+
+# --- reading published releases (report, exports, comparisons) ---------------------------
+
+PUBLISHED_TABLES = ("releases", *RELEASE_TABLES)
+
+
+def _typed(df: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """Give a table read back from SQLite or PostgreSQL the same dtypes on both: codes as
+    strings, integers as nullable ``Int64``, booleans as nullable ``boolean``."""
+    df = df.reindex(columns=[c.name for c in table.columns])
+    for c in table.columns:
+        s = df[c.name]
+        if isinstance(c.type, sa.Boolean):
+            df[c.name] = s.astype("boolean")
+        elif isinstance(c.type, sa.Integer):
+            df[c.name] = pd.to_numeric(s).astype("Int64")
+        elif isinstance(c.type, sa.Float):
+            df[c.name] = pd.to_numeric(s).astype("float64")
+        else:
+            df[c.name] = s.astype("str")
+    return df
+
+
+def list_releases(engine: sa.Engine) -> pd.DataFrame:
+    """Every complete release, oldest first (empty when nothing was published)."""
+    if not sa.inspect(engine).has_table("releases"):
+        return _typed(pd.DataFrame(), releases)
+    with engine.connect() as conn:
+        df = pd.read_sql(sa.select(releases).where(releases.c.status == "complete").order_by(releases.c.release_id), conn)
+    return _typed(df, releases)
+
+
+def release_meta(engine: sa.Engine, release_id: str) -> dict:
+    """The ``releases`` row of ``release_id`` with ``source_vintages`` decoded; KeyError if unknown."""
+    rel = list_releases(engine)
+    row = rel[rel["release_id"] == release_id]
+    if row.empty:
+        known = ", ".join(rel["release_id"]) or "none"
+        raise KeyError(f"release {release_id!r} is not in the warehouse (complete releases: {known})")
+    meta = {k: (None if pd.isna(v) else v) for k, v in row.iloc[0].to_dict().items()}
+    meta["source_vintages"] = json.loads(meta.get("source_vintages") or "{}")
+    meta["synthetic"] = bool(meta.get("synthetic"))
+    return meta
+
+
+def read_release(engine: sa.Engine, release_id: str, table: str) -> pd.DataFrame:
+    """All rows of one published table for one release, ordered by the primary key, with
+    stable dtypes. A table the warehouse does not hold yet reads as empty (same columns)."""
+    if table == "releases":
+        rel = list_releases(engine)
+        return rel[rel["release_id"] == release_id].reset_index(drop=True)
+    if table not in RELEASE_TABLES:
+        raise ValueError(f"unknown published table {table!r}; one of {PUBLISHED_TABLES}")
+    t = RELEASE_TABLES[table]
+    insp = sa.inspect(engine)
+    if not insp.has_table(table):
+        return _typed(pd.DataFrame(), t)
+    have = {c["name"] for c in insp.get_columns(table)}
+    cols = [c for c in t.columns if c.name in have]  # an older warehouse may lack newer columns
+    query = sa.select(*cols).where(t.c.release_id == release_id).order_by(*t.primary_key.columns)
+    with engine.connect() as conn:
+        df = pd.read_sql(query, conn)
+    return _typed(df, t).reset_index(drop=True)
+
+
+def previous_release_id(engine: sa.Engine, release_id: str) -> str | None:
+    """The newest complete release strictly older than ``release_id`` (None for the first)."""
+    older = [r for r in list_releases(engine)["release_id"] if r < release_id]
+    return older[-1] if older else None
+
+
+#: Meaning of the columns whose table definition carries no comment (documentation only).
+_COLUMN_DOCS = {
+    "release_id": "release key (YYYY-MM of the SIRENE stock vintage); joins every table to `releases`",
+    "level": "territorial level: commune, epci, ze, departement, region, ti",
+    "territory_id": "official code: commune INSEE code, EPCI SIREN, ZE2020, département, région, TI id",
+    "releases.pipeline_version": "version of the territoires-industrie-indicators package that computed the release",
+    "releases.n_indicator_values": "rows of `indicator_values` in the release",
+    "territories.n_communes": "communes in the territory (COG vintage of the release)",
+    "territories.label": "official name (COG) or Territoire d'industrie name",
+    "indicator_values.unit": "unit of `value`: %, % sur 3 ans, points, ratio, emplois, établissements, habitants, "
+                             "classe 1-5",
+    "indicator_dictionary.label_fr": "French label (used as column header in the exports)",
+    "indicator_dictionary.unit": "unit of the values",
+    "indicator_dictionary.formula": "formula as published",
+    "indicator_dictionary.source": "producer and dataset",
+    "indicator_dictionary.period": "reference period of the values in this release",
+    "indicator_dictionary.domain": "A-D scored domains, G context gate, X count/context",
+    "indicator_dictionary.direction": "+1: higher = more difficulty; -1: higher = stronger base",
+    "indicator_dictionary.reliability_min": "minimum counts for the value to be flagged reliable",
+    "composite.percentile_national": "0-100, higher = more difficult than a larger share of the set",
+    "composite.percentile_regional": "same, within the région",
+    "composite.region": "région of the territory (main région)",
+    "composite.n_indicators_missing": "scored indicators missing (secret or not computable) for this territory",
+    "composite.mc_mean_rank_shift": "mean absolute rank shift over the Monte Carlo draws",
+}
+
+
+def schema_markdown() -> str:
+    """The documented schema of every published table (``docs/report.md`` embeds this text;
+    a test checks the real warehouse against it)."""
+    lines = []
+    for table in (releases, *RELEASE_TABLES.values()):
+        lines += [f"### `{table.name}`", ""]
+        if table.comment:
+            lines += [table.comment + ".", ""]
+        lines += ["| column | type | key | meaning |", "|---|---|---|---|"]
+        for c in table.columns:
+            ctype = type(c.type).__name__.upper()
+            if getattr(c.type, "length", None):
+                ctype += f"({c.type.length})"
+            key = "PK" if c.primary_key else ""
+            doc = c.comment or _COLUMN_DOCS.get(f"{table.name}.{c.name}") or _COLUMN_DOCS.get(c.name, "")
+            lines.append(f"| `{c.name}` | {ctype} | {key} | {doc.replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def read_history(engine: sa.Engine, table: str, levels: tuple[str, ...] | None = None,
+                 columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Rows of ``table`` across every complete release (for trends), optionally restricted
+    to some levels and columns; ordered by release then primary key."""
+    if table not in RELEASE_TABLES:
+        raise ValueError(f"unknown published table {table!r}")
+    t = RELEASE_TABLES[table]
+    insp = sa.inspect(engine)
+    if not insp.has_table(table):
+        return _typed(pd.DataFrame(), t)
+    have = {c["name"] for c in insp.get_columns(table)}
+    wanted = [c for c in t.columns if c.name in have and (columns is None or c.name in columns or c.primary_key)]
+    query = (sa.select(*wanted).join(releases, releases.c.release_id == t.c.release_id)
+             .where(releases.c.status == "complete").order_by(*t.primary_key.columns))
+    if levels is not None and "level" in t.c:
+        query = query.where(t.c.level.in_(list(levels)))
+    with engine.connect() as conn:
+        df = pd.read_sql(query, conn)
+    typed = _typed(df, t)
+    return typed[[c.name for c in wanted]].reset_index(drop=True)

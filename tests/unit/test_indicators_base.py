@@ -1,4 +1,5 @@
-"""First indicator slice on a 3-commune fixture; every expected value worked out by hand."""
+"""Counts per commune summed to every level, on a 3-commune fixture; every expected value
+worked out by hand."""
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ def fixture():
         "is_industrial": [True, True, False, True, True],
         "etat": ["A", "A", "A", "F", "A"],
         "employer": ["O", "N", "O", "O", "O"],
+        "tranche": ["01", "NN", "12", "", "02"],
         "n_etab": [4, 6, 100, 3, 2],
     })
     rows = []
@@ -28,17 +30,18 @@ def fixture():
     q = ["2025-T3", "2025-T4", "2026-T1", "2026-T2"]
     chom = pd.DataFrame({"ze2020": ["Z1"] * 4 + ["Z2"] * 4, "quarter": q * 2, "rate": [8, 8, 10, 10, 5, 5, 5, 5]})
     census = pd.DataFrame({"codgeo": ["00001", "00002", "00003"], "p21_act1564": [1000.0, 500.0, 500.0],
-                           "p21_pop": [2000.0, 1000.0, 900.0]})
+                           "p21_chom1564": [90.0, 45.0, 25.0], "p21_pop": [2000.0, 1000.0, 900.0],
+                           "p15_pop": [2100.0, 1000.0, 900.0]})
     ti = pd.DataFrame({"ti_id": ["T1", "T1"], "codgeo": ["00002", "00003"]})
     return communes, sirene, urssaf, chom, census, ti, q
 
 
 def test_levels_sum_counts_then_divide(fixture):
     communes, sirene, urssaf, chom, census, ti, q = fixture
-    cb = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
+    cb, national_rates = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
     agg, excluded = base.aggregate_levels(cb, base.memberships(communes, ti))
     assert excluded.empty
-    wide = base.derive(agg, cb[base.COUNT_COLUMNS].sum()).set_index(["level", "territory_id"])
+    wide = base.derive(agg, base.national_totals(cb)).set_index(["level", "territory_id"])
 
     e1 = wide.loc[("epci", "E1")]
     assert e1["estab_ind_active"] == 10  # 4 + 6 active industrial; 3 closed excluded
@@ -49,8 +52,11 @@ def test_levels_sum_counts_then_divide(fixture):
     # national: ind 140 / total 300
     assert e1["ind_lq"] == pytest.approx((140 / 260) / (140 / 300))
     assert e1["jobs_ind_change_5y"] == pytest.approx(100 * (140 - 150) / 150)
+    assert e1["a1_ind_jobs_decline"] == pytest.approx(-100 * (140 - 150) / 150)
     # ZE rates: Z1 mean 9 %, both communes of E1 in Z1
     assert e1["unemployment_rate"] == pytest.approx(9.0)
+    # population change 3000 -> 3100 from 2015 to 2021: decline = -100 * (3000 - 3100) / 3100
+    assert e1["d1_population_decline"] == pytest.approx(-100 * (3000 - 3100) / 3100)
 
     # TI T1 = communes 2 (Z1, 9 %, 500 actives) and 3 (Z2, 5 %, 500 actives): (45 + 25) / 1000
     t1 = wide.loc[("ti", "T1")]
@@ -61,12 +67,42 @@ def test_levels_sum_counts_then_divide(fixture):
     # département = everything: rate = (1500 * 9 + 500 * 5) / 2000 = 8 (not the mean of ZE rates, 7)
     assert wide.loc[("departement", "25"), "unemployment_rate"] == pytest.approx(8.0)
     assert wide.loc[("departement", "25"), "ind_lq"] == pytest.approx(1.0)
+    # national industrial growth 150 -> 140
+    assert national_rates["g_N"] == pytest.approx(140 / 150 - 1)
+
+
+def test_census_adjusted_unemployment_rate(fixture):
+    """C1 = mapped ZE rate x clip(census rate of the territory / census rate of its ZE mix).
+
+    Census rates: Z1 = (90 + 45) / 1500 = 9 %, Z2 = 25 / 500 = 5 %.
+    Commune 1: own census rate 9 %, ZE census 9 % -> ratio 1 -> C1 = 9 %.
+    TI T1 (communes 2 and 3): census rate (45 + 25) / 1000 = 7 %, ZE-mix census rate
+    (500 x 9 % + 500 x 5 %) / 1000 = 7 % -> ratio 1 -> C1 = mapped 7 %.
+    EPCI E2 (commune 3): census 5 %, ZE census 5 % -> 5 %.
+    """
+    communes, sirene, urssaf, chom, census, ti, q = fixture
+    census = census.assign(p21_chom1564=[90.0, 45.0, 25.0])
+    cb, _ = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
+    agg, _ = base.aggregate_levels(cb, base.memberships(communes, ti))
+    wide = base.derive(agg, base.national_totals(cb)).set_index(["level", "territory_id"])
+    assert wide.loc[("commune", "00001"), "c1_unemployment_rate"] == pytest.approx(9.0)
+    assert wide.loc[("ti", "T1"), "c1_unemployment_rate"] == pytest.approx(7.0)
+    # commune 2 alone: census 45/500 = 9 %, ZE 9 % -> mapped 9 %
+    assert wide.loc[("commune", "00002"), "c1_unemployment_rate"] == pytest.approx(9.0)
+
+    # now commune 2 has a census rate twice its ZE's: 90/500 = 18 %; Z1 census (90+90)/1500 = 12 %
+    census2 = census.assign(p21_chom1564=[90.0, 90.0, 25.0])
+    cb, _ = base.commune_base(communes, sirene, urssaf, chom, census2, t1=2025, quarters=q)
+    agg, _ = base.aggregate_levels(cb, base.memberships(communes, ti))
+    wide = base.derive(agg, base.national_totals(cb)).set_index(["level", "territory_id"])
+    assert wide.loc[("commune", "00002"), "c1_unemployment_rate"] == pytest.approx(9.0 * 18 / 12)
+    assert wide.loc[("commune", "00001"), "c1_unemployment_rate"] == pytest.approx(9.0 * 9 / 12)
 
 
 def test_partly_covered_territory_is_excluded_not_published(fixture):
     communes, sirene, urssaf, chom, census, ti, q = fixture
     census = census[census["codgeo"] != "00003"]  # no census for commune 3
-    cb = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
+    cb, _ = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
     agg, excluded = base.aggregate_levels(cb, base.memberships(communes, ti))
     published = set(zip(agg["level"], agg["territory_id"]))
     partial = set(zip(excluded["level"], excluded["territory_id"]))
@@ -75,12 +111,13 @@ def test_partly_covered_territory_is_excluded_not_published(fixture):
     assert ("epci", "E1") in published
 
 
-def test_long_table_carries_counts(fixture):
+def test_commune_without_urssaf_rows_counts_zero_jobs(fixture):
+    """Coverage is the census: a commune with no employer establishment has 0 jobs, and
+    its EPCI is still published (it used to be dropped as 'no data')."""
     communes, sirene, urssaf, chom, census, ti, q = fixture
-    cb = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
+    urssaf = urssaf[urssaf["codgeo"] != "00003"]
+    cb, _ = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
+    row = cb.set_index("codgeo").loc["00003"]
+    assert row["jobs_total_t1"] == 0 and row["jobs_ind_t1"] == 0
     agg, _ = base.aggregate_levels(cb, base.memberships(communes, ti))
-    wide = base.derive(agg, cb[base.COUNT_COLUMNS].sum())
-    long = base.to_long(wide, {d.id: "p" for d in base.INDICATORS})
-    r = long[(long["level"] == "epci") & (long["territory_id"] == "E1") & (long["indicator_id"] == "jobs_ind_change_5y")].iloc[0]
-    assert (r["numerator"], r["denominator"]) == (-10, 150)
-    assert len(long) == len(wide) * len(base.INDICATORS)
+    assert ("epci", "E2") in set(zip(agg["level"], agg["territory_id"]))

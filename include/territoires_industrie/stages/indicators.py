@@ -1,9 +1,29 @@
-"""Stage 4: indicators for every level."""
+"""Stage 4: indicators for every level, composite index with uncertainty, secrecy.
+
+Reads the current staging partitions (geography, SIRENE stock + history, URSSAF, localised
+unemployment, census), computes everything with the pure :mod:`territoires_industrie.indicators`
+package and writes ``staging/indicators/<release_id>/`` (release_id = SIRENE stock ``YYYY-MM``):
+
+| file | content |
+|---|---|
+| ``indicator_values.parquet`` | long: one row per level x territory x indicator x period (published values, secrecy status) |
+| ``composite.parquet`` | composite score, domains, ranks, percentiles, Monte Carlo rank intervals per reference set |
+| ``wide.parquet`` | one row per territory: counts + raw indicators, masked where secret |
+| ``territories.parquet``, ``indicator_dictionary.parquet`` | labels / main département, région; data dictionary |
+| ``mc_summary.json``, ``release_meta.json`` | uncertainty settings and results, periods, vintages |
+| ``counts_internal.parquet``, ``reference_models.json`` | **internal** (unmasked counts, fitted reference sets) for :func:`load_group_inputs` — never published |
+
+Optional environment variables: ``TI_MC_DRAWS`` (default 1000), ``TI_MC_SEED`` (20231109),
+``TI_WEIGHTS`` (e.g. ``A=35,B=25,C=30,D=10``).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 
+import numpy as np
 import pandas as pd
 
 from .. import storage
@@ -11,71 +31,168 @@ from ..config import Settings, get_settings
 from ..validation import gate
 from .common import (
     load_geography,
-    read_current,
     source_vintages,
 )
 
 log = logging.getLogger(__name__)
 
+
+def _weights_from_env(raw: str | None) -> dict | None:
+    if not raw:
+        return None
+    out = {}
+    for part in raw.split(","):
+        k, _, v = part.partition("=")
+        if not v:
+            raise ValueError(f"TI_WEIGHTS: expected 'A=35,B=25,C=30,D=10', got {raw!r}")
+        out[k.strip().upper()] = float(v)
+    return out
+
+
+def with_ti_2023(settings: Settings, geo) -> tuple[pd.DataFrame, dict]:
+    """``geo.ti`` plus the 2023-2027 perimeters when the geography stage did not include them."""
+    from .. import codes
+    from ..fetch import acquire
+    from ..geography import read_ti_2023
+
+    ti = geo.ti
+    if "ti_phase" in ti and (ti["ti_phase"] == "2023-2027").any():
+        return ti, {"source": "geography"}
+    try:
+        got = acquire("ti_2023", settings, geo)
+    except (NotImplementedError, KeyError, FileNotFoundError) as exc:
+        log.warning("Territoires d'industrie 2023-2027 list unavailable (%s): only phase 1 is ranked", exc)
+        return ti, {"source": None, "error": str(exc)}
+    t2 = read_ti_2023(got.path)
+    t2["codgeo"] = codes.arm_to_commune(t2["codgeo"])
+    known = geo.commune_codes()
+    unmapped = sorted(set(t2.loc[~t2["codgeo"].isin(known), "codgeo"]))
+    if unmapped:
+        log.warning("TI 2023-2027: %d commune code(s) not in COG %s (kept out of the perimeters): %s",
+                    len(unmapped), geo.vintage, unmapped[:20])
+    t2 = t2[t2["codgeo"].isin(known)].drop_duplicates(["ti_id", "codgeo"])
+    info = {"source": str(got.path.name), "vintage": got.vintage, "ti": int(t2["ti_id"].nunique()),
+            "communes": int(len(t2)), "unmapped_communes": len(unmapped), "unmapped_sample": unmapped[:20]}
+    return pd.concat([ti, t2], ignore_index=True), info
+
+
+def _industrial_units(geo, ext: pd.DataFrame) -> pd.DataFrame:
+    code, uniq = pd.factorize(ext["codeCommuneEtablissement"])  # normalise each distinct code once
+    mapped = geo.map_commune(pd.Series(uniq, dtype="str")).to_numpy(dtype=object)
+    codgeo = pd.Series(np.where(code >= 0, mapped[np.clip(code, 0, None)] if len(mapped) else None, None),
+                       index=ext.index, dtype="str")
+    return pd.DataFrame({
+        "siret": ext["siret"], "codgeo": codgeo,
+        "etat": ext["etatAdministratifEtablissement"], "employer": ext["caractereEmployeurEtablissement"],
+        "tranche": ext["trancheEffectifsEtablissement"],
+    })
+
+
+def _history_states(settings: Settings, stock_vintage: str) -> pd.DataFrame:
+    from .sirene_history import run_sirene_history
+
+    try:
+        hv, folder = storage.current(settings.staging_dir, "sirene_history")
+    except FileNotFoundError:
+        hv, folder = None, None
+    if hv != stock_vintage:
+        log.info("sirene_history staging %s does not match the stock %s: building it now", hv, stock_vintage)
+        run_sirene_history(settings)
+        hv, folder = storage.current(settings.staging_dir, "sirene_history")
+    return pd.read_parquet(folder / "states.parquet")
+
+
 def run_indicators(settings: Settings | None = None) -> dict:
-    from ..indicators import base
+    from ..indicators import release as rel
+    from ..indicators.base import Periods
+    from ..indicators.uncertainty import MCConfig
     from ..labels import DEPARTEMENTS, REGIONS
     from ..sources.chomage import last_quarters
+    from .sirene_history import flow_end_year
 
     settings = settings or get_settings()
     geo = load_geography(settings)
-    sv, sirene = read_current(settings, "sirene_stock", "establishments_agg.parquet")
-    uv, urssaf = read_current(settings, "urssaf", "jobs_commune_division.parquet")
-    cv, chom = read_current(settings, "chomage_ze", "rates.parquet")
-    rv, census = read_current(settings, "census", "communes.parquet")
+    ti, ti_info = with_ti_2023(settings, geo)
+    sv, sfolder = storage.current(settings.staging_dir, "sirene_stock")
+    sirene = pd.read_parquet(sfolder / "establishments_agg.parquet")
+    industrial = _industrial_units(geo, pd.read_parquet(sfolder / "industrial_establishments.parquet"))
+    states = _history_states(settings, sv)
+    uv, ufolder = storage.current(settings.staging_dir, "urssaf")
+    cv, cfolder = storage.current(settings.staging_dir, "chomage_ze")
+    rv, rfolder = storage.current(settings.staging_dir, "census")
     t1 = int(uv)
-    quarters = last_quarters(cv, 4)
-    cb = base.commune_base(geo.communes, sirene, urssaf, chom, census, t1=t1, quarters=quarters)
-    members = base.memberships(geo.communes, geo.ti)
-    agg, excluded = base.aggregate_levels(cb, members)
-    national = cb[base.COUNT_COLUMNS].sum()
-    wide = base.derive(agg, national)
-    periods = {
-        "estab_ind_active": sv, "estab_ind_employer": sv, "jobs_ind": str(t1), "jobs_total": str(t1),
-        "ind_share": str(t1), "ind_lq": str(t1), "jobs_ind_change_5y": f"{t1 - 5}-{t1}",
-        "unemployment_rate": f"{quarters[0]}..{quarters[-1]}",
-    }
-    long = base.to_long(wide, periods)
+    alt_t0 = 2019 if t1 - 5 != 2019 else 2018
+    urssaf = pd.read_parquet(ufolder / "jobs_commune_division.parquet", filters=[("year", "in", [t1 - 5, alt_t0, t1])])
+    chom = pd.read_parquet(cfolder / "rates.parquet")
+    census = pd.read_parquet(rfolder / "communes.parquet")
+    rp_t1 = str(rv)[:4]
+    periods = Periods(t1=t1, quarters=tuple(last_quarters(cv, 4)), quarters_prev=tuple(last_quarters(cv, 4, offset=8)),
+                      alt_t0=alt_t0, flow_t1=flow_end_year(sv), stock=sv, rp_t1=rp_t1, rp_t0=str(int(rp_t1) - 6))
+    mc = MCConfig(draws=int(os.environ.get("TI_MC_DRAWS") or 1000), seed=int(os.environ.get("TI_MC_SEED") or 20231109))
+    config = rel.ReleaseConfig(weights=_weights_from_env(os.environ.get("TI_WEIGHTS")), mc=mc)
+    res = rel.compute_release(geo.communes, ti, sirene, urssaf, chom, census, periods, industrial=industrial,
+                              states=states, config=config)
 
-    # territory labels and main département / région
     c = geo.communes
     lab = {
         "commune": c.set_index("codgeo")["libgeo"], "epci": geo.epci.set_index("epci")["libepci"],
         "ze": geo.ze.set_index("ze2020")["libze2020"], "departement": pd.Series(DEPARTEMENTS),
-        "region": pd.Series(REGIONS), "ti": geo.ti.drop_duplicates("ti_id").set_index("ti_id")["ti_label"],
+        "region": pd.Series(REGIONS), "ti": ti.drop_duplicates("ti_id").set_index("ti_id")["ti_label"],
     }
-    mm = members.merge(c[["codgeo", "dep", "reg"]], on="codgeo")
-    main = mm.groupby(["level", "territory_id"]).agg(
-        departement=("dep", lambda s: s.value_counts().index[0]), region=("reg", lambda s: s.value_counts().index[0])
-    ).reset_index()
-    terr = wide[["level", "territory_id", "n_communes", "population"]].merge(main, on=["level", "territory_id"], how="left")
+    terr = res.territories.copy()
     terr["label"] = [lab[lv].get(t) for lv, t in zip(terr["level"], terr["territory_id"])]
-    terr = terr[["level", "territory_id", "label", "departement", "region", "n_communes", "population"]]
+    terr = terr[["level", "territory_id", "label", "departement", "region", "n_communes", "population", "ti_phase"]]
     terr = terr.sort_values(["level", "territory_id"]).reset_index(drop=True)
-    dictionary = pd.DataFrame(
-        [{"indicator_id": d.id, "label_fr": d.label_fr, "unit": d.unit, "formula": d.formula, "source": d.source,
-          "period": periods[d.id]} for d in base.INDICATORS]
-    )
     release_id = sv[:7]
-    gate("indicator_values", long, settings=settings, vintage=release_id, context={"territories": terr})
+    gate("indicator_values", res.long, settings=settings, vintage=release_id,
+         context={"territories": terr, "geography": geo})
+    gate("composite", res.composite, settings=settings, vintage=release_id, context={"territories": terr})
+
     folder = storage.staging_partition(settings.staging_dir, "indicators", release_id)
-    storage.write_parquet(wide.merge(terr[["level", "territory_id", "label"]], on=["level", "territory_id"]),
-                          folder / "wide.parquet")
-    storage.write_parquet(long, folder / "indicator_values.parquet")
+    wide = res.wide.merge(terr[["level", "territory_id", "label"]], on=["level", "territory_id"], how="left")
+    storage.write_parquet(wide, folder / "wide.parquet")
+    storage.write_parquet(res.long, folder / "indicator_values.parquet")
+    storage.write_parquet(res.composite, folder / "composite.parquet")
     storage.write_parquet(terr, folder / "territories.parquet")
-    storage.write_parquet(dictionary, folder / "indicator_dictionary.parquet")
-    storage.write_parquet(excluded, folder / "excluded_partial_territories.parquet")
-    meta = {"release_id": release_id, "source_vintages": source_vintages(settings), "synthetic": settings.is_synthetic,
-            "t1": t1, "quarters": quarters}
+    storage.write_parquet(res.dictionary, folder / "indicator_dictionary.parquet")
+    storage.write_parquet(res.excluded, folder / "excluded_partial_territories.parquet")
+    storage.write_parquet(res.counts, folder / "counts_internal.parquet")
+    storage.write_json(folder / "reference_models.json", {k: m.to_dict() for k, m in res.models.items()})
+    mc_summary = {**res.mc_summary, "timings": res.timings}
+    storage.write_json(folder / "mc_summary.json", mc_summary)
+    meta = {"release_id": release_id, "source_vintages": {**source_vintages(settings), "sirene_history": sv},
+            "synthetic": settings.is_synthetic, "t1": t1, "quarters": list(periods.quarters),
+            "periods": periods.as_dict(), "national": res.national, "ti_2023": ti_info,
+            "weights": mc_summary["weights"], "mc_draws": mc.draws, "mc_seed": mc.seed}
     storage.write_json(folder / "release_meta.json", meta)
     storage.set_current(settings.staging_dir, "indicators", release_id)
+
     counts = terr.groupby("level").size().to_dict()
-    log.info("indicators %s: territories per level %s; %d partly covered territories excluded",
-             release_id, counts, len(excluded))
-    return {"release_id": release_id, "territories": counts, "indicator_values": len(long),
-            "excluded_partial_territories": len(excluded), "path": str(folder)}
+    secret = res.long["secret_status"].value_counts().to_dict()
+    log.info("indicators %s: territories per level %s; %d partly covered territories excluded; cells by status %s; "
+             "composite rows %d; timings %s", release_id, counts, len(res.excluded), secret, len(res.composite),
+             res.timings)
+    return {"release_id": release_id, "territories": counts, "indicator_values": len(res.long),
+            "composite": int(len(res.composite)), "secret_status": secret,
+            "excluded_partial_territories": len(res.excluded), "avg_rank_shift": mc_summary["avg_rank_shift"],
+            "timings": res.timings, "path": str(folder)}
+
+
+def load_group_inputs(settings: Settings | None = None, release_id: str | None = None):
+    """Inputs of :func:`territoires_industrie.indicators.groups.compute_group` for one release
+    (the current one by default)."""
+    from ..indicators.composite import ReferenceModel
+    from ..indicators.groups import GroupInputs
+
+    settings = settings or get_settings()
+    if release_id is None:
+        release_id, folder = storage.current(settings.staging_dir, "indicators")
+    else:
+        folder = settings.staging_dir / "indicators" / release_id
+    meta = json.loads((folder / "release_meta.json").read_text())
+    models = {k: ReferenceModel.from_dict(v) for k, v in json.loads((folder / "reference_models.json").read_text()).items()}
+    comp = pd.read_parquet(folder / "composite.parquet")
+    return GroupInputs(counts=pd.read_parquet(folder / "counts_internal.parquet"),
+                       territories=pd.read_parquet(folder / "territories.parquet"), models=models,
+                       national=meta["national"], periods=meta.get("periods", {}),
+                       epci_composite=comp[comp["reference_set"] == "epci"], release_id=release_id)
