@@ -44,3 +44,114 @@ def dags_test(dag_id: str, env: dict, check: bool = True) -> subprocess.Complete
     if check:
         assert out.returncode == 0, f"{dag_id} failed:\n{out.stdout[-6000:]}\n{out.stderr[-6000:]}"
     return out
+
+
+# --- real servers on loopback (PostgreSQL, Redis) and processes started by a test ------------------
+# Added for the deployment tests (issue 10). Every database / Redis DB / port is unique per test
+# run so concurrent runs on one machine do not collide, and everything is removed afterwards.
+
+PG_ADMIN_URL = os.environ.get("TI_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def postgres_unavailable() -> str | None:
+    """``None`` when the PostgreSQL server of the tests answers, else the reason (for ``pytest.skip``)."""
+    import sqlalchemy as sa
+
+    try:
+        eng = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as c:
+            c.execute(sa.text("SELECT 1"))
+        eng.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server for these tests"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"no PostgreSQL server answers at {PG_ADMIN_URL.split('@')[-1]} ({first})"
+    return None
+
+
+def unique_name(prefix: str) -> str:
+    import uuid
+
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}".lower()
+
+
+def create_database(prefix: str) -> str:
+    """CREATE DATABASE with a unique name; returns its SQLAlchemy URL (psycopg2 driver)."""
+    import sqlalchemy as sa
+
+    name = unique_name(prefix)
+    eng = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    """DROP DATABASE ... WITH (FORCE): also ends the sessions a killed process may have left."""
+    import sqlalchemy as sa
+
+    name = url.rsplit("/", 1)[1]
+    eng = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_unavailable() -> str | None:
+    import socket
+
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=3) as s:
+            s.sendall(b"PING\r\n")
+            if not s.recv(64).startswith(b"+PONG"):
+                return f"the server at {REDIS_HOST}:{REDIS_PORT} does not answer PING like Redis"
+    except OSError as exc:
+        return f"no Redis server answers at {REDIS_HOST}:{REDIS_PORT} ({exc})"
+    return None
+
+
+def start(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """Start a long-running process in its own session (process group) with its output in ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(log_path, "ab")  # noqa: SIM115 - closed by stop()
+    proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    proc._ti_log = fh  # type: ignore[attr-defined]
+    return proc
+
+
+def stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the whole process group, SIGKILL what is left after ``grace`` seconds."""
+    import signal
+    import time
+
+    pgid = proc.pid  # start_new_session=True: the leader's pid is the group id
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()
+            try:
+                os.killpg(pgid, 0)  # anything left in the group?
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            continue
+        break
+    proc.poll()
+    fh = getattr(proc, "_ti_log", None)
+    if fh is not None:
+        fh.close()
