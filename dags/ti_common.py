@@ -30,3 +30,19 @@ SIRENE = Asset("ti_staging_sirene_stock")
 EMPLOYMENT = Asset("ti_staging_employment")
 INDICATORS = Asset("ti_staging_indicators")
 PUBLISHED = Asset("ti_warehouse_release")
+
+
+def run_stage(name: str) -> dict:
+    """Run ``territoires_industrie.pipeline.run_<name>`` inside a task.
+
+    A failed hard validation gate is bad *data*, not a transient fault: it fails the task
+    without retries (AirflowFailException) instead of failing the same way 5 minutes later.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+    from territoires_industrie import pipeline
+    from territoires_industrie.validation import HardGateFailed
+
+    try:
+        return getattr(pipeline, f"run_{name}")()
+    except HardGateFailed as exc:
+        raise AirflowFailException(str(exc)) from exc

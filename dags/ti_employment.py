@@ -8,7 +8,7 @@ census (RP) active population by commune; updates the `ti_staging_employment` As
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, EMPLOYMENT, GEOGRAPHY, ON_FAILURE, START
+from ti_common import DEFAULT_ARGS, EMPLOYMENT, GEOGRAPHY, ON_FAILURE, START, run_stage
 
 
 @dag(dag_id="ti_employment", schedule=[GEOGRAPHY], start_date=START, catchup=False, max_active_runs=1,
@@ -16,9 +16,7 @@ from ti_common import DEFAULT_ARGS, EMPLOYMENT, GEOGRAPHY, ON_FAILURE, START
 def ti_employment():
     @task(outlets=[EMPLOYMENT])
     def ingest_employment() -> dict:
-        from territoires_industrie.pipeline import run_employment
-
-        return run_employment()
+        return run_stage("employment")
 
     ingest_employment()
 

@@ -9,7 +9,7 @@ département, région) and the Territoires d'industrie perimeters, then updates 
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, GEOGRAPHY, ON_FAILURE, START
+from ti_common import DEFAULT_ARGS, GEOGRAPHY, ON_FAILURE, START, run_stage
 
 
 @dag(dag_id="ti_geography", schedule="@monthly", start_date=START, catchup=False, max_active_runs=1,
@@ -17,9 +17,7 @@ from ti_common import DEFAULT_ARGS, GEOGRAPHY, ON_FAILURE, START
 def ti_geography():
     @task(outlets=[GEOGRAPHY])
     def build_geography() -> dict:
-        from territoires_industrie.pipeline import run_geography
-
-        return run_geography()
+        return run_stage("geography")
 
     build_geography()
 

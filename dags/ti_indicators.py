@@ -9,7 +9,7 @@ d'industrie) and derives the indicators.
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, ON_FAILURE, SIRENE, START
+from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, ON_FAILURE, SIRENE, START, run_stage
 
 
 @dag(dag_id="ti_indicators", schedule=(SIRENE & EMPLOYMENT), start_date=START, catchup=False, max_active_runs=1,
@@ -17,9 +17,7 @@ from ti_common import DEFAULT_ARGS, EMPLOYMENT, INDICATORS, ON_FAILURE, SIRENE, 
 def ti_indicators():
     @task(outlets=[INDICATORS])
     def compute_indicators() -> dict:
-        from territoires_industrie.pipeline import run_indicators
-
-        return run_indicators()
+        return run_stage("indicators")
 
     compute_indicators()
 

@@ -8,7 +8,7 @@ the previous release or the new one, never a mix) and writes the CSV export.
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, START
+from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, START, run_stage
 
 
 @dag(dag_id="ti_publish", schedule=[INDICATORS], start_date=START, catchup=False, max_active_runs=1,
@@ -16,9 +16,7 @@ from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, START
 def ti_publish():
     @task(outlets=[PUBLISHED])
     def publish_release() -> dict:
-        from territoires_industrie.pipeline import run_publish
-
-        return run_publish()
+        return run_stage("publish")
 
     publish_release()
 

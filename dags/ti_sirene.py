@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, GEOGRAPHY, ON_FAILURE, SIRENE, START
+from ti_common import DEFAULT_ARGS, GEOGRAPHY, ON_FAILURE, SIRENE, START, run_stage
 
 
 @dag(dag_id="ti_sirene", schedule=[GEOGRAPHY], start_date=START, catchup=False, max_active_runs=1,
@@ -21,15 +21,11 @@ from ti_common import DEFAULT_ARGS, GEOGRAPHY, ON_FAILURE, SIRENE, START
 def ti_sirene():
     @task
     def ingest_stock() -> dict:
-        from territoires_industrie.pipeline import run_sirene
-
-        return run_sirene()
+        return run_stage("sirene")
 
     @task(outlets=[SIRENE])
     def ingest_history(stock: dict) -> dict:
-        from territoires_industrie.stages.sirene_history import run_sirene_history
-
-        return run_sirene_history()
+        return run_stage("sirene_history")
 
     ingest_history(ingest_stock())
 

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-STAGES = ("geography", "sirene", "employment", "indicators", "publish")
+STAGES = ("geography", "sirene", "sirene_history", "employment", "indicators", "publish")
 
 
 def _summary(args) -> int:
@@ -48,6 +48,11 @@ def _summary(args) -> int:
     print(f"Staging         : {folder}")
     for extra in sorted((s.reports_dir).glob("*/index.html")) if s.reports_dir.exists() else []:
         print(f"Report          : {extra}")
+    current_report = s.reports_dir / rel / "index.html"
+    if current_report.exists():
+        print(f"Open the report : {current_report.as_uri()}")
+    else:
+        print("Report          : not built for this release (ti-indicators report)")
     print("-" * 78)
     print(_validation_text(s))
     print("=" * 78)
@@ -70,6 +75,37 @@ def _validation(args) -> int:
     return 1 if overall_status(status) == "failed" else 0
 
 
+def _report(args) -> int:
+    """Rebuild the HTML report (and its downloads) of a published release from the warehouse."""
+    from pathlib import Path
+
+    from . import warehouse
+    from .config import get_settings
+    from .stages.publish import build_outputs
+
+    s = get_settings()
+    engine = warehouse.get_engine(s.warehouse_url)
+    try:
+        if warehouse.current_release_id(engine) is None:
+            print("No release published yet: run the pipeline first (make run).")
+            return 1
+        try:
+            out = build_outputs(s, args.release, engine=engine, exports=args.exports,
+                                geometry_dir=Path(args.geometry_dir) if args.geometry_dir else None)
+        except KeyError as exc:
+            print(exc.args[0] if exc.args else exc)
+            return 1
+    finally:
+        engine.dispose()
+    index = Path(out["report"])
+    print(f"Report of release {out['release_id']} rebuilt from the warehouse ({out['report_pages']} territory pages, "
+          f"{out['report_seconds']} s){'  [SYNTHETIC data]' if out['synthetic'] else ''}")
+    print(f"Open the report : {index.as_uri()}")
+    if out.get("report_latest"):
+        print(f"Latest release  : {Path(out['report_latest']).as_uri()}")
+    return 0
+
+
 def _stage(args) -> int:
     from . import pipeline
 
@@ -86,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_summary)
     p = sub.add_parser("validation", help="print the latest validation (Great Expectations gates) status per dataset")
     p.set_defaults(func=_validation)
+    p = sub.add_parser("report", help="rebuild the HTML report of a release from the warehouse (no pipeline run)")
+    p.add_argument("--release", default=None, help="release id (YYYY-MM); default: the current release")
+    p.add_argument("--exports", action="store_true", help="also rewrite exports/<release>/ from the warehouse")
+    p.add_argument("--geometry-dir", default=None, help="folder with epci*.geojson / ze*.geojson (map)")
+    p.set_defaults(func=_report)
     p = sub.add_parser("stage", help="run one pipeline stage without Airflow (debugging)")
     p.add_argument("name", choices=STAGES)
     p.set_defaults(func=_stage)

@@ -1,21 +1,45 @@
-"""Stage 1: geography of one COG vintage."""
+"""Stage 1: geography of one COG vintage.
+
+- ``sample`` mode (default): the bundled real INSEE COG 2023 EPCI / ZE compositions and the
+  phase-1 TI list (no passage table is bundled: unknown codes keep being reported).
+- ``live`` mode: the EPCI, ZE2020, appartenance, passage and COG files of ``TI_COG_YEAR`` from
+  insee.fr and the 2023-2027 TI lists from data.gouv, landed in the raw zone. Old commune codes
+  of the TI lists are mapped through the passage table, which is staged (``passage.parquet``) for
+  the other stages; the appartenance table and the COG list are cross-checked against the
+  compositions. Nothing is rebuilt when every input is unchanged and the partition exists.
+
+Helpers shared with the other stages: :func:`load_passage`, :func:`remap_counts`,
+:func:`already_staged`.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 import time
+from pathlib import Path
+
+import pandas as pd
 
 from .. import storage
 from ..config import Settings, get_settings
-from ..geography import build_geography
+from ..geography import TI_PHASE1_CSV, build_geography, map_to_vintage
+from ..validation import gate
 
 log = logging.getLogger(__name__)
+
+GEO_FILES = ("geo_epci", "geo_ze", "geo_passage", "geo_appartenance", "geo_cog")
+PASSAGE_FILE = "passage.parquet"
 
 
 def run_geography(settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
+    if settings.source_mode == "live":
+        return _run_geography_live(settings)
     t = time.perf_counter()
     geo = build_geography()
+    gate("geography", geo.communes, settings=settings, vintage=geo.vintage, context={"geography": geo})
     folder = storage.staging_partition(settings.staging_dir, "geography", geo.vintage)
     geo.save(folder)
     storage.set_current(settings.staging_dir, "geography", geo.vintage)
@@ -24,3 +48,139 @@ def run_geography(settings: Settings | None = None) -> dict:
         "ti": int(geo.ti["ti_id"].nunique()), "ti_unmapped_communes": len(geo.ti_unmapped),
         "seconds": round(time.perf_counter() - t, 2), "path": str(folder),
     }
+
+
+# --- shared helpers --------------------------------------------------------------------------
+def already_staged(settings: Settings, dataset: str, got, files: list[str]) -> dict | None:
+    """If the landed input is unchanged and the current partition of ``dataset`` was built from
+    exactly these bytes, return that partition's parse report (the caller skips its work)."""
+    if got.changed:
+        return None
+    try:
+        vintage, folder = storage.current(settings.staging_dir, dataset)
+    except FileNotFoundError:
+        return None
+    rep_path = folder / "parse_report.json"
+    if not rep_path.exists() or not all((folder / f).exists() for f in files):
+        return None
+    rep = json.loads(rep_path.read_text())
+    sha = (got.manifest or {}).get("sha256")
+    if sha and rep.get("raw_sha256") == sha:
+        log.info("%s: upstream unchanged (raw %s) and staging partition %s already built from it: skipped",
+                 dataset, got.path.name, vintage)
+        return {"vintage": vintage, "skipped": True, "reason": "upstream unchanged", "path": str(folder)}
+    return None
+
+
+def provenance(got) -> dict:
+    """Keys added to a parse report so a later run can tell what it was built from."""
+    return {"raw_path": str(got.path), "raw_vintage": got.vintage, "raw_sha256": (got.manifest or {}).get("sha256")}
+
+
+def load_passage(settings: Settings) -> pd.DataFrame | None:
+    """The passage table staged with the current geography (live mode), or None (sample mode)."""
+    try:
+        _, folder = storage.current(settings.staging_dir, "geography")
+    except FileNotFoundError:
+        return None
+    p = folder / PASSAGE_FILE
+    return pd.read_parquet(p) if p.exists() else None
+
+
+def passage_codes(passage: pd.DataFrame | None) -> set[str]:
+    return set(passage["codgeo_ini"]) if passage is not None and len(passage) else set()
+
+
+def remap_counts(df: pd.DataFrame, passage: pd.DataFrame | None, known: set[str], keys: list[str],
+                 values: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Translate ``codgeo`` through the passage table, re-sum ``values`` by ``keys`` and drop the
+    codes still outside the vintage (reported: count + list)."""
+    if passage is None or df.empty:
+        return df, {"mapped": {}, "split": [], "unmappable_count": 0, "unmappable": []}
+    df = df.copy()
+    df["codgeo"], rep = map_to_vintage(df["codgeo"], passage, known)
+    df["codgeo"] = df["codgeo"].astype(str)
+    outside = ~df["codgeo"].isin(known)
+    df = df[~outside]
+    if rep["mapped"]:
+        df = df.groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
+    return df.sort_values(keys).reset_index(drop=True), rep
+
+
+# --- live ------------------------------------------------------------------------------------
+def _run_geography_live(settings: Settings) -> dict:
+    from ..fetch import acquire
+    from ..http import client_from_env
+    from ..sources import geo_live, ti_live
+
+    t = time.perf_counter()
+    client = client_from_env(settings)
+    year = geo_live.cog_year()
+    got = {k: acquire(k, settings, client=client, year=year) for k in GEO_FILES}
+    got["ti_2023"] = acquire("ti_2023", settings, client=client)
+    got["ti_2023_grpt"] = acquire("ti_2023_grpt", settings, client=client)
+    vintage = str(year)
+    shas = {k: (g.manifest or {}).get("sha256") for k, g in got.items()}
+    try:
+        cur_v, cur_folder = storage.current(settings.staging_dir, "geography")
+        rep_path = cur_folder / "parse_report.json"
+        if (not any(g.changed for g in got.values()) and cur_v == vintage and rep_path.exists()
+                and json.loads(rep_path.read_text()).get("raw_sha256") == shas):
+            log.info("geography COG %s: every input unchanged and partition already built: skipped", vintage)
+            return {"vintage": vintage, "skipped": True, "reason": "upstream unchanged", "path": str(cur_folder)}
+    except FileNotFoundError:
+        pass
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        epci_x = geo_live.extract_xlsx(got["geo_epci"].path, tmp)
+        ze_x = geo_live.extract_xlsx(got["geo_ze"].path, tmp)
+        passage = geo_live.read_passage_table(geo_live.extract_xlsx(got["geo_passage"].path, tmp, "passage_geo"), year)
+        com, arm = geo_live.read_appartenance(geo_live.extract_xlsx(got["geo_appartenance"].path, tmp))
+        geo = build_geography(epci_x, ze_x, ti_paths=[("2018-2022", TI_PHASE1_CSV), ("2023-2027", got["ti_2023"].path)],
+                              vintage=vintage, passage=passage)
+    cog = geo_live.read_cog_communes(got["geo_cog"].path)
+    grpt = ti_live.read_grpt(got["ti_2023_grpt"].path)
+
+    # cross-checks: appartenance table and COG list against the compositions
+    known = geo.commune_codes()
+    cmp = geo.communes[["codgeo", "epci", "ze2020"]].merge(com[["codgeo", "epci", "ze2020"]], on="codgeo", how="outer",
+                                                           suffixes=("", "_app"), indicator=True)
+    both = cmp[cmp["_merge"] == "both"]
+    cog_com = set(cog.loc[cog["typecom"] == "COM", "com"])
+    checks = {
+        "appartenance_communes": int(len(com)),
+        "appartenance_missing_in_compositions": sorted(cmp.loc[cmp["_merge"] == "right_only", "codgeo"])[:50],
+        "compositions_missing_in_appartenance": sorted(cmp.loc[cmp["_merge"] == "left_only", "codgeo"])[:50],
+        "epci_disagreements": int((both["epci"] != both["epci_app"]).sum()),
+        "ze_disagreements": int((both["ze2020"] != both["ze2020_app"]).sum()),
+        "arrondissements": int(len(arm)),
+        "cog_communes": len(cog_com),
+        "cog_missing_in_compositions": sorted(cog_com - known)[:50],
+        "compositions_missing_in_cog": sorted(known - cog_com)[:50],
+        "ti_grpt_rows": int(len(grpt)),
+        "ti_grpt_epci_not_in_vintage": sorted(set(grpt.loc[grpt["nature_juridique"].isin(["CC", "CA", "CU", "METRO",
+                                                                                          "MET69"]),
+                                                           "siren_groupement"]) - set(geo.epci["epci"]))[:50],
+    }
+    for k in ("epci_disagreements", "ze_disagreements"):
+        if checks[k]:
+            log.warning("geography %s: %d commune(s) where the appartenance table disagrees with the compositions",
+                        vintage, checks[k])
+
+    gate("geography", geo.communes, settings=settings, vintage=vintage, context={"geography": geo, "report": checks})
+    folder = storage.staging_partition(settings.staging_dir, "geography", vintage)
+    geo.save(folder)
+    storage.write_parquet(passage, folder / PASSAGE_FILE)
+    storage.write_parquet(arm, folder / "arrondissements.parquet")
+    storage.write_parquet(grpt, folder / "ti_groupements.parquet")
+    summary = {
+        "vintage": vintage, "communes": len(geo.communes), "epci": len(geo.epci), "ze": len(geo.ze),
+        "ti": int(geo.ti["ti_id"].nunique()), "ti_unmapped_communes": len(geo.ti_unmapped),
+        "ti_unmapped_sample": geo.ti_unmapped["codgeo"].astype(str).tolist()[:20],
+        "passage_rows": len(passage), "checks": checks,
+    }
+    storage.write_json(folder / "parse_report.json", {**summary, "raw_sha256": shas,
+                                                      "raw": {k: str(g.path) for k, g in got.items()}})
+    storage.set_current(settings.staging_dir, "geography", vintage)
+    return {**summary, "seconds": round(time.perf_counter() - t, 2), "path": str(folder)}

@@ -1,25 +1,77 @@
-"""Gate runner. Interim implementation (schema-level checks only) until the Great
-Expectations suites land: it already stops a batch whose required columns are missing or
-that is empty, and persists a JSON result per dataset and vintage."""
+"""Gate runner: validate one batch with its Great Expectations suite, persist the result,
+stop the run on a hard failure.
+
+``gate(dataset, df, settings=..., vintage=..., context=...)`` is the single entry point the
+stages call, *before* they stage or publish anything:
+
+1. reference lists (COG communes, EPCI, ZE, NAF table, expected départements) are built
+   from the geography (``context["geography"]`` or the staging ``geography`` dataset);
+2. the dataset's suite (:mod:`.suites`) runs on the prepared batch in an ephemeral GX
+   context (pandas datasource, ExpectationSuite, ValidationDefinition);
+3. file-level checks made on the SIRENE stream (``context["stream"]``, see
+   :mod:`.stream`) and parse-report checks join the result;
+4. drift against the previous vintage (``metrics.json``) runs as a second, soft, GX
+   validation;
+5. everything is written under ``<TI_DATA_DIR>/validation/<dataset>/<vintage>/``:
+   ``result.json`` (counts and samples of unexpected values), ``report.html``,
+   ``metrics.json``, ``quarantine.parquet`` + ``.csv`` (rows failing a row-level check,
+   with the reason), and ``validation/index.html`` is refreshed;
+6. a hard failure raises :class:`HardGateFailed` naming dataset, expectation, column and
+   counts; soft failures are logged as warnings and returned.
+
+Nothing here imports Great Expectations at module level.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
+import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import storage
 
 log = logging.getLogger(__name__)
 
+SAMPLE_SIZE = 20
+#: settings.extra key / environment variable -> default
+KNOBS = {
+    "validation_drift_pct": ("TI_VALIDATION_DRIFT_PCT", 10.0),
+    "validation_rowcount_pct": ("TI_VALIDATION_ROWCOUNT_PCT", 10.0),
+    "validation_max_unknown_commune_pct": ("TI_VALIDATION_MAX_UNKNOWN_COMMUNE_PCT", 1.0),
+    "validation_quarantine_cap": ("TI_VALIDATION_QUARANTINE_CAP", 100_000),
+}
+
 
 class HardGateFailed(RuntimeError):
-    def __init__(self, dataset: str, vintage: str, failures: list[dict], result_path: Path | None = None):
-        self.dataset, self.vintage, self.failures, self.result_path = dataset, vintage, failures, result_path
-        lines = "; ".join(f"{f['expectation']} on {f.get('column') or 'table'}: {f.get('detail', '')}" for f in failures[:10])
-        super().__init__(f"hard gate failed for {dataset} {vintage}: {lines} (details: {result_path})")
+    """A hard gate failed: nothing was staged or published. The message names the dataset,
+    the vintage, every failed expectation with its column and counts, and the report."""
+
+    def __init__(self, dataset: str, vintage: str, failures: list[dict], result_path: Path | None = None,
+                 html_path: Path | None = None, quarantine_path: Path | None = None):
+        self.dataset, self.vintage, self.failures = dataset, vintage, failures
+        self.result_path, self.html_path, self.quarantine_path = result_path, html_path, quarantine_path
+        lines = "; ".join(describe_failure(f) for f in failures[:10])
+        more = f"; ... and {len(failures) - 10} more" if len(failures) > 10 else ""
+        where = f" Report: {html_path or result_path}." if (html_path or result_path) else ""
+        quarantine = f" Quarantined rows: {quarantine_path}." if quarantine_path else ""
+        super().__init__(f"hard gate failed for {dataset} {vintage}: {len(failures)} check(s) failed — "
+                         f"{lines}{more}.{quarantine}{where}")
+
+
+    def __reduce__(self):  # picklable (task runners may ship exceptions between processes)
+        return (HardGateFailed, (self.dataset, self.vintage, self.failures, self.result_path, self.html_path,
+                                 self.quarantine_path))
+
+
+class ValidationSetupError(RuntimeError):
+    """The gate cannot run (e.g. the geography it checks codes against is missing)."""
 
 
 @dataclass
@@ -30,30 +82,408 @@ class GateResult:
     hard_failures: list = field(default_factory=list)
     soft_failures: list = field(default_factory=list)
     result_path: str | None = None
+    html_path: str | None = None
+    quarantine_path: str | None = None
+    quarantine_rows: int = 0
+    rows: int = 0
+    evaluated: int = 0
+    seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-REQUIRED = {
-    "sirene_stock": ["codgeo", "naf", "etat", "employer", "tranche", "n_etab"],
-    "urssaf": ["codgeo", "division", "year", "jobs", "n_etab"],
-    "chomage_ze": ["ze2020", "quarter", "rate"],
-    "census": ["codgeo", "p21_pop", "p21_act1564"],
-}
+def describe_failure(f: dict) -> str:
+    """One line a data engineer can read: expectation, column, condition, counts, sample."""
+    what = f"{f.get('expectation')} on {f.get('column') or 'table'}"
+    if f.get("condition"):
+        what += f" (where {f['condition']})"
+    if f.get("error"):
+        return f"{what}: could not be evaluated ({f['error']})"
+    if f.get("expectation") == "expect_column_to_exist":
+        return f"{what}: column missing"
+    parts = []
+    if f.get("unexpected_count") is not None:
+        total = f.get("checked_count", f.get("element_count"))
+        parts.append(f"{f['unexpected_count']:,} unexpected" + (f" of {total:,} rows checked" if total is not None
+                                                                 else ""))
+    if f.get("missing_values"):
+        parts.append(f"missing {_short(f['missing_values'])}")
+    if f.get("observed_value") is not None and not f.get("unexpected_count"):
+        parts.append(f"observed {_short(f['observed_value'])}")
+    if f.get("sample"):
+        parts.append(f"e.g. {_short(f['sample'][:5])}")
+    return f"{what}: " + ", ".join(parts) if parts else what
 
 
+def _short(v, n: int = 120) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def knob(settings, name: str) -> float:
+    env, default = KNOBS[name]
+    extra = getattr(settings, "extra", None) or {}
+    if name in extra:
+        return float(extra[name])
+    raw = os.environ.get(env)
+    return float(raw) if raw not in (None, "") else float(default)
+
+
+# --------------------------------------------------------------------------- GX plumbing
+_CTX = None
+
+
+def gx_context():
+    """One ephemeral GX context per process, progress bars and analytics off."""
+    global _CTX
+    if _CTX is None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        # GX logs its set-up at INFO (some of its modules set their own level): keep task logs readable
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(os.environ.get("TI_GX_LOG_LEVEL", "WARNING"))
+
+        from . import gx_custom  # noqa: F401 - registers the project's expectations
+
+        ctx = gx.get_context(mode="ephemeral")
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        ctx.data_sources.add_pandas("territoires_industrie")
+        _CTX = ctx
+    return _CTX
+
+
+def _expectation_columns(cfg) -> set[str]:
+    kw = cfg.kwargs
+    cols = {kw.get("column"), kw.get("column_A"), kw.get("column_B"), *(kw.get("column_list") or [])}
+    cond = kw.get("row_condition")
+    if isinstance(cond, dict):
+        c = cond.get("column")
+        cols.add(c.get("name") if isinstance(c, dict) else c)
+    elif cond is not None and hasattr(cond, "column"):
+        cols.add(cond.column.name)
+    return {c for c in cols if c}
+
+
+def run_suite(asset_name: str, df: pd.DataFrame, suite) -> tuple[list[dict], list[dict]]:
+    """Validate ``df`` with ``suite``; returns (check records, skipped expectations).
+
+    Expectations whose column is absent from ``df`` are skipped (an absent *required*
+    column is reported by its own ``expect_column_to_exist``)."""
+    import great_expectations as gx
+
+    ctx = gx_context()
+    ds = ctx.data_sources.get("territoires_industrie")
+    try:
+        asset = ds.get_asset(asset_name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(asset_name)
+    try:
+        batch_def = asset.get_batch_definition("whole")
+    except (KeyError, LookupError, ValueError):
+        batch_def = asset.add_batch_definition_whole_dataframe("whole")
+
+    present = set(df.columns)
+    skipped = []
+    keep = []
+    for exp in suite.expectations:
+        cfg = exp.configuration
+        missing = sorted(c for c in _expectation_columns(cfg) if c not in present)
+        if missing and cfg.type != "expect_column_to_exist":
+            skipped.append({"expectation": cfg.type, "column": _column_label(cfg.kwargs),
+                            "reason": f"column(s) {missing} absent from the batch"})
+        else:
+            keep.append(exp)
+    run_suite_obj = gx.ExpectationSuite(name=f"{suite.name}", expectations=keep)
+    run_suite_obj = ctx.suites.add_or_update(run_suite_obj)
+    vd = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{asset_name}_validation", data=batch_def, suite=run_suite_obj))
+    res = vd.run(batch_parameters={"dataframe": df},
+                 result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE,
+                                "return_unexpected_index_query": False})
+    return [_record(r) for r in res.results], skipped
+
+
+def _column_label(kw: dict) -> str | None:
+    if kw.get("column"):
+        return kw["column"]
+    if kw.get("column_A"):
+        return f"{kw['column_A']}, {kw['column_B']}"
+    if kw.get("column_list"):
+        return ", ".join(kw["column_list"])
+    return None
+
+
+def render_condition(cond) -> str | None:
+    if cond is None:
+        return None
+    if hasattr(cond, "to_dict") or hasattr(cond, "dict"):
+        try:
+            cond = cond.dict()
+        except Exception:
+            return str(cond)
+    if isinstance(cond, dict):
+        if cond.get("type") == "comparison" or "operator" in cond:
+            c = cond.get("column")
+            name = c.get("name") if isinstance(c, dict) else c
+            op = cond.get("operator")
+            op = getattr(op, "value", op)
+            return f"{name} {op} {jsonable(cond.get('parameter'))!r}"
+        if cond.get("type") == "nullity":
+            c = cond.get("column")
+            name = c.get("name") if isinstance(c, dict) else c
+            return f"{name} is {'null' if cond.get('is_null', True) else 'not null'}"
+        if "conditions" in cond:
+            joiner = " and " if cond.get("type") == "and" else " or "
+            return joiner.join(render_condition(c) or "" for c in cond["conditions"])
+    return str(cond)
+
+
+def jsonable(v):
+    """Make a GX result value JSON-safe (numpy scalars, NaN, tuples, pandas NA)."""
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def _record(r) -> dict:
+    cfg = r.expectation_config
+    kw = dict(cfg.kwargs)
+    meta = dict(cfg.meta or {})
+    result = dict(r.result or {})
+    error = None
+    info = r.exception_info or {}
+    if isinstance(info, dict):
+        items = info.values() if info and all(isinstance(x, dict) for x in info.values()) else [info]
+        for x in items:
+            if x.get("raised_exception"):
+                error = (x.get("exception_message") or "exception").splitlines()[0][:300]
+                break
+    params = {k: v for k, v in kw.items() if k not in ("batch_id", "column", "column_A", "column_B", "column_list",
+                                                        "row_condition", "condition_parser", "result_format")}
+    for k, v in list(params.items()):
+        if isinstance(v, (list, tuple, set, frozenset)) and len(v) > 20:
+            params[k] = [*list(v)[:20], f"... ({len(v)} values)"]
+    severity = getattr(cfg, "severity", None) or meta.get("severity") or "critical"
+    severity = getattr(severity, "value", severity)
+    rec = {
+        "expectation": cfg.type,
+        "column": _column_label(kw),
+        "condition": render_condition(kw.get("row_condition")),
+        "severity": "hard" if severity == "critical" else "soft",
+        "kind": meta.get("kind"),
+        "description": meta.get("description"),
+        "success": bool(r.success) and error is None,
+        "engine": "great_expectations",
+        "params": jsonable(params),
+        "element_count": jsonable(result.get("element_count")),
+        "unexpected_count": jsonable(result.get("unexpected_count")),
+        "unexpected_percent": jsonable(result.get("unexpected_percent")),
+        "missing_count": jsonable(result.get("missing_count")),
+        "observed_value": jsonable(result.get("observed_value")),
+        "sample": jsonable(result.get("partial_unexpected_list")),
+        "sample_counts": jsonable(result.get("partial_unexpected_counts")),
+        "sample_rows": jsonable(result.get("partial_unexpected_index_list")),
+        "missing_values": jsonable(result.get("partial_missing_list") or (result.get("details") or {}).get("missing")),
+        "error": error,
+        "_index": result.get("unexpected_index_list"),
+    }
+    if rec["element_count"] is not None:
+        rec["checked_count"] = int(rec["element_count"]) - int(rec["missing_count"] or 0)
+    if rec["unexpected_percent"] is not None:
+        rec["unexpected_percent"] = round(rec["unexpected_percent"], 4)
+    return rec
+
+
+# --------------------------------------------------------------------------- geography
+def _geography(settings, context: dict):
+    geo = context.get("geography")
+    if geo is not None:
+        return geo
+    from ..stages.common import load_geography
+
+    try:
+        return load_geography(settings)
+    except FileNotFoundError as exc:
+        raise ValidationSetupError(
+            f"validation needs the geography (COG communes, EPCI, ZE) to check codes against, and the staging "
+            f"dataset 'geography' is missing under {settings.staging_dir}: run the geography stage "
+            f"(ti-indicators stage geography / DAG ti_geography) first. ({exc})") from exc
+
+
+# --------------------------------------------------------------------------- extra checks
+def _check(expectation: str, column: str | None, *, severity: str, kind: str, description: str,
+           unexpected: int, total: int | None, sample=None, engine: str = "report", **extra) -> dict:
+    return {"expectation": expectation, "column": column, "condition": None, "severity": severity, "kind": kind,
+            "description": description, "success": unexpected == 0, "engine": engine, "params": {},
+            "element_count": total, "unexpected_count": int(unexpected),
+            "unexpected_percent": round(100.0 * unexpected / total, 4) if total else None,
+            "missing_count": None, "observed_value": None, "sample": jsonable(sample or []), "sample_counts": None,
+            "sample_rows": None, "missing_values": None, "error": None, **extra}
+
+
+def report_checks(dataset: str, context: dict, settings) -> list[dict]:
+    """Checks on the parse report: establishments/rows whose commune code is not in the COG
+    vintage were dropped by the parser. Soft when any (communes nouvelles after the COG
+    vintage), hard above ``validation_max_unknown_commune_pct`` of the stock (SIRENE)."""
+    rep = context.get("report") or {}
+    out = []
+    if not rep:
+        return out
+    sample = list((rep.get("unknown_communes_sample") or {}))[:SAMPLE_SIZE] \
+        if isinstance(rep.get("unknown_communes_sample"), dict) else list(rep.get("unknown_communes_sample") or [])
+    if dataset == "sirene_stock" and rep.get("rows"):
+        n = int(rep.get("unknown_commune_establishments") or 0)
+        total = int(rep["rows"])
+        limit = knob(settings, "validation_max_unknown_commune_pct")
+        pct = 100.0 * n / total if total else 0.0
+        out.append(_check("expect_column_values_to_be_in_reference_set", "codeCommuneEtablissement",
+                          severity="hard" if pct > limit else "soft", kind="keys",
+                          description=f"establishments whose commune code is not in the COG vintage (dropped by the "
+                                      f"parser); hard above {limit:g} % of the stock",
+                          unexpected=n, total=total, sample=sample,
+                          codes=int(rep.get("unknown_commune_codes") or 0)))
+    elif dataset == "sirene_history":
+        # SIRETs of the stock without a state at the requested year ends are normal (units created
+        # after the last year end): shown in the parse report, not checked.
+        if rep.get("overlapping_periods"):
+            out.append(_check("expect_compound_columns_to_be_unique", "siret, dateDebut", severity="soft", kind="keys",
+                              description="overlapping periods of one SIRET in the history file (the most recent "
+                                          "start was kept)", unexpected=int(rep["overlapping_periods"]),
+                              total=rep.get("rows_kept")))
+    elif dataset == "chomage_bdm" and rep.get("missing_idbanks"):
+        miss = list(rep["missing_idbanks"])
+        out.append(_check("expect_column_distinct_values_to_contain_set", "idbank", severity="soft",
+                          kind="completeness", description="every requested BDM series is in the response",
+                          unexpected=len(miss), total=rep.get("series"), sample=miss[:SAMPLE_SIZE]))
+    elif rep.get("unknown_commune_codes"):
+        n = int(rep["unknown_commune_codes"])
+        out.append(_check("expect_column_values_to_be_in_reference_set", "commune code (source file)",
+                          severity="soft", kind="keys",
+                          description="commune codes of the source file not in the COG vintage (rows dropped by the "
+                                      "parser, listed in parse_report.json)",
+                          unexpected=n, total=rep.get("rows"), sample=sample))
+    return out
+
+
+# --------------------------------------------------------------------------- the gate
 def gate(dataset: str, df: pd.DataFrame, *, settings, vintage: str, context: dict | None = None) -> GateResult:
-    failures = []
-    if df.empty:
-        failures.append({"expectation": "expect_table_row_count_to_be_between", "column": None, "detail": "0 rows"})
-    for col in REQUIRED.get(dataset, []):
-        if col not in df.columns:
-            failures.append({"expectation": "expect_column_to_exist", "column": col, "detail": "missing"})
-    result = GateResult(dataset, vintage, "failed" if failures else "passed", hard_failures=failures)
-    path = settings.validation_dir / dataset / vintage / "result.json"
-    storage.write_json(path, result.as_dict())
-    result.result_path = str(path)
-    if failures:
-        raise HardGateFailed(dataset, vintage, failures, path)
-    return result
+    """Validate one batch; raise :class:`HardGateFailed` on a hard failure (see module doc)."""
+    from . import drift, quarantine, render, status
+    from .gx_custom import register_reference_sets as register
+    from .suites import DATASETS, build_references
+
+    t0 = time.perf_counter()
+    if dataset not in DATASETS:
+        raise ValueError(f"no validation suite for dataset {dataset!r}; known: {sorted(DATASETS)}")
+    spec = DATASETS[dataset]
+    context = dict(context or {})
+    vintage = str(vintage)
+    if dataset == "geography" or not spec.needs_geography:
+        geo = context.get("geography")
+    else:
+        geo = _geography(settings, context)
+    if geo is None and dataset == "geography":
+        raise ValidationSetupError("gate('geography', ...) needs context['geography'] (the Geography object)")
+    refs = build_references(geo, settings, context)
+    register(refs.reference_sets())
+
+    folder = Path(settings.validation_dir) / dataset / vintage
+    prepared = spec.prepare(df.reset_index(drop=True), refs, context)
+    suite = spec.suite(refs, tuple(prepared.columns))
+
+    checks, skipped = run_suite(dataset, prepared, suite)
+    if dataset == "sirene_stock" and context.get("stream"):
+        checks += context["stream"].get("checks", [])
+    checks += report_checks(dataset, context, settings)
+
+    # soft gate: drift against the previous vintage
+    try:
+        metrics = spec.metrics(df, context)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # e.g. a required column is missing
+        log.warning("validation %s %s: drift metrics not computed (%s)", dataset, vintage, exc)
+        metrics = {}
+    previous = drift.previous_metrics(settings.validation_dir, dataset, vintage)
+    drift_info = {"previous_vintage": previous.get("vintage") if previous else None,
+                  "threshold_pct": knob(settings, "validation_drift_pct"),
+                  "rowcount_threshold_pct": knob(settings, "validation_rowcount_pct")}
+    drift_frame = drift.compare(metrics, previous.get("metrics") if previous else None, spec.drift_min_base)
+    if previous and len(drift_frame):
+        dchecks, _ = run_suite(f"{dataset}_drift", drift_frame,
+                               drift.drift_suite(dataset, drift_info["threshold_pct"], drift_info["rowcount_threshold_pct"],
+                                                 previous["vintage"]))
+        for c in dchecks:
+            idx = c.pop("_index", None) or []
+            c["sample"] = jsonable(drift_frame.loc[idx[:SAMPLE_SIZE], ["metric", "key", "previous", "current",
+                                                                        "change_pct"]].to_dict("records"))
+        checks += dchecks
+        drift_info["compared"] = int(len(drift_frame))
+        drift_info["table"] = jsonable(drift_frame.sort_values("change_pct", key=lambda s: -s.abs()).head(50)
+                                       .to_dict("records"))
+
+    hard = [c for c in checks if not c["success"] and c["severity"] == "hard"]
+    soft = [c for c in checks if not c["success"] and c["severity"] == "soft"]
+    state = "failed" if hard else ("warnings" if soft else "passed")
+
+    q = quarantine.write(folder, prepared, checks,
+                         stream_rows=(context.get("stream") or {}).get("quarantine") if dataset == "sirene_stock" else None,
+                         cap=int(knob(settings, "validation_quarantine_cap")))
+    for c in checks:
+        c.pop("_index", None)
+
+    result = {
+        "dataset": dataset, "title": spec.title, "vintage": vintage, "status": state,
+        "validated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "rows": int(len(df)), "columns": [str(c) for c in df.columns],
+        "gx_version": _gx_version(), "suite": suite.name, "evaluated": len(checks), "skipped": skipped,
+        "hard_failures": len(hard), "soft_failures": len(soft),
+        "checks": checks, "drift": drift_info, "references": refs.describe(),
+        "quarantine": q, "parse_report": jsonable(context.get("report") or {}),
+        "stream": jsonable({k: v for k, v in (context.get("stream") or {}).items() if k not in ("checks", "quarantine")}),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    paths = {"result": folder / "result.json", "html": folder / "report.html", "metrics": folder / "metrics.json"}
+    result["paths"] = {k: str(v) for k, v in paths.items()}
+    storage.write_json(paths["metrics"], {"dataset": dataset, "vintage": vintage, "status": state,
+                                          "metrics": jsonable(metrics)})
+    storage.write_json(paths["result"], result)
+    storage.atomic_write_text(paths["html"], render.gate_page(result))
+    status.set_latest(settings.validation_dir, dataset, vintage)
+    storage.atomic_write_text(Path(settings.validation_dir) / "index.html",
+                              render.index_page(status.latest_status(settings)))
+
+    gr = GateResult(dataset, vintage, state, hard_failures=hard, soft_failures=soft, result_path=str(paths["result"]),
+                    html_path=str(paths["html"]), quarantine_path=q.get("parquet"), quarantine_rows=q.get("rows", 0),
+                    rows=int(len(df)), evaluated=len(checks), seconds=result["seconds"])
+    log.info("validation %s %s: %s — %d checks, %d hard and %d soft failure(s), %d row(s) quarantined, %d rows "
+             "in %.2f s (%s)", dataset, vintage, state.upper(), len(checks), len(hard), len(soft), gr.quarantine_rows,
+             len(df), result["seconds"], paths["html"])
+    for f in soft:
+        log.warning("validation %s %s soft gate: %s", dataset, vintage, describe_failure(f))
+    if hard:
+        for f in hard:
+            log.error("validation %s %s hard gate: %s", dataset, vintage, describe_failure(f))
+        raise HardGateFailed(dataset, vintage, hard, paths["result"], paths["html"],
+                             Path(q["parquet"]) if q.get("parquet") else None)
+    return gr
+
+
+def _gx_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("great_expectations")
+    except Exception:  # pragma: no cover
+        return None
