@@ -20,7 +20,7 @@ export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(PYTHONPATH)
 
 DAGS = ti_geography ti_sirene ti_employment ti_indicators ti_publish
 
-.PHONY: run test install airflow-db summary clean
+.PHONY: run test install airflow-db summary report clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ run: airflow-db
 
 summary: install
 	$(BIN)/ti-indicators summary
+
+report: install   ## rebuild the HTML report and exports from the warehouse, without re-running the pipeline
+	$(BIN)/ti-indicators report --exports
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

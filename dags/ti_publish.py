@@ -2,7 +2,8 @@
 ### Publish
 
 Publishes the current indicator release to the warehouse in one transaction (readers see
-the previous release or the new one, never a mix) and writes the CSV export.
+the previous release or the new one, never a mix), then builds the exports (CSV, `;` CSV for
+French Excel, XLSX, Parquet) and the offline HTML report from that published release.
 """
 
 from __future__ import annotations

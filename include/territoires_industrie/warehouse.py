@@ -113,6 +113,20 @@ composite = sa.Table(
 RELEASE_TABLES = {"territories": territories, "indicator_values": indicator_values,
                   "indicator_dictionary": indicator_dictionary, "composite": composite}
 
+# RESTRICTED (candidacy review, issue 6): written with each release in the same transaction,
+# never exported, never shown in the report, never in a ``latest_*`` view. Unmasked counts are
+# confidential business information: they are kept only so that any group of EPCI can be
+# recomputed (and its cells protected) against the release that was published.
+review_inputs = sa.Table(
+    "review_inputs", metadata,
+    sa.Column("release_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(48), primary_key=True,
+              comment="counts, reference_models, meta, membership, passage, adjacency (see review/inputs.py)"),
+    sa.Column("payload", sa.Text, nullable=False, comment="JSON document"),
+    comment="RESTRICTED: unmasked counts, fitted reference sets and perimeters for the candidacy review; never exported",
+)
+RESTRICTED_TABLES = {"review_inputs": review_inputs}
+
 LATEST_VIEWS = {
     "latest_indicator_values": "indicator_values",
     "latest_territories": "territories",
@@ -194,7 +208,7 @@ def publish_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.Dat
     init_schema(engine)
     n_values = int(len(tables["indicator_values"]))
     with engine.begin() as conn:
-        for name, table in RELEASE_TABLES.items():
+        for name, table in {**RELEASE_TABLES, **RESTRICTED_TABLES}.items():
             conn.execute(table.delete().where(table.c.release_id == release_id))
             if tables.get(name) is None:
                 continue
