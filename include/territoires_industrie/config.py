@@ -11,6 +11,16 @@ the same names. Nothing is read at import time; call :func:`get_settings`.
 | ``TI_SAMPLE_SCALE`` | ``1.0`` | size factor of the synthetic sample (tests use a small one) |
 | ``TI_INSEE_API_KEY`` | – | INSEE portal key for API Sirene (or Airflow connection ``insee_api``) |
 | ``TI_SAMPLE_DEPARTEMENTS`` | the 8 of Bourgogne-Franche-Comté + 2A, 2B | départements covered by the synthetic sample |
+| ``TI_URL_DATAGOUV`` | ``https://www.data.gouv.fr/api/1`` | data.gouv dataset API (SIRENE stock, TI lists) |
+| ``TI_URL_INSEE_API`` | ``https://api.insee.fr/api-sirene/3.11`` | API Sirene |
+| ``TI_URL_INSEE_FILES`` | ``https://www.insee.fr`` | insee.fr files (COG, EPCI, ZE, passage, unemployment xlsx) |
+| ``TI_URL_BDM`` | ``https://bdm.insee.fr/series/sdmx`` | BDM SDMX web service |
+| ``TI_URL_MELODI`` | ``https://api.insee.fr/melodi`` | Melodi API (census) |
+| ``TI_URL_URSSAF`` | ``https://open.urssaf.fr/api/explore/v2.1`` | open.urssaf.fr (Opendatasoft) API |
+| ``TI_HTTP_*`` | see ``http.py`` | timeouts, retries, backoff, Retry-After cap, retry budget, INSEE rate (``30/60``) |
+| ``TI_SIRENE_FORMAT`` | ``zip`` | ``parquet`` prefers the official Parquet twin of the SIRENE stock |
+| ``TI_COG_YEAR`` | ``2023`` | COG vintage of the live geography (``TI_GEO_URL_<KEY>`` overrides a file's URL) |
+| ``TI_CENSUS_YEAR`` / ``TI_CENSUS_BASE_YEAR`` | ``2021`` / year - 6 | census (RP) years fetched from Melodi |
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ onto. Bundled files (real, INSEE, géographie au 01/01/2023) live in ``data/real
 from __future__ import annotations
 
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def read_insee_sheet(path: Path, sheet: str, required: list[str]) -> pd.DataFram
         raw = pd.read_excel(path, sheet_name=sheet, header=None, dtype=str)
     except ValueError as exc:  # missing sheet
         raise SourceFormatError(f"{path.name}: sheet {sheet!r} not found ({exc})") from exc
+    except (zipfile.BadZipFile, EOFError, KeyError) as exc:  # truncated / corrupt download (issue 9 corpus)
+        raise SourceFormatError(f"{path.name}: not a readable xlsx file ({type(exc).__name__}: {exc}); "
+                                "a truncated or corrupt download?") from exc
     h = find_header_row(raw, required, path, sheet)
     df = raw.iloc[h + 1 :].copy()
     df.columns = [str(c).strip() for c in raw.iloc[h].tolist()]
@@ -152,8 +156,12 @@ def build_geography(
     ze_path: Path = ZE_XLSX,
     ti_paths: list[tuple[str, Path]] | None = None,
     vintage: str = COG_VINTAGE,
+    passage: pd.DataFrame | None = None,
 ) -> Geography:
-    """Join the EPCI and ZE compositions into one commune table and attach TI perimeters."""
+    """Join the EPCI and ZE compositions into one commune table and attach TI perimeters.
+
+    ``passage`` (``codgeo_ini, codgeo``; see :func:`map_to_vintage`): old commune codes of the TI
+    lists are translated to this vintage; codes it cannot map stay reported in ``ti_unmapped``."""
     epci, comp_epci = read_epci(epci_path)
     ze, comp_ze = read_ze(ze_path)
     communes = comp_epci.merge(comp_ze, on="codgeo", how="outer", indicator=True)
@@ -174,6 +182,10 @@ def build_geography(
     ti = pd.concat(ti_frames, ignore_index=True)
     ti["codgeo"] = codes.arm_to_commune(ti["codgeo"])
     known = set(communes["codgeo"])
+    if passage is not None and len(passage):
+        ti["codgeo"], rep = map_to_vintage(ti["codgeo"], passage, known)
+        log.info("TI perimeters: %d old commune code(s) mapped through the passage table, %d split, %d unmappable",
+                 len(rep["mapped"]), len(rep["split"]), rep["unmappable_count"])
     unmapped = ti[~ti["codgeo"].isin(known)].reset_index(drop=True)
     if len(unmapped):
         log.warning(
@@ -186,3 +198,42 @@ def build_geography(
         vintage, len(communes), len(epci), len(ze), ti["ti_id"].nunique(), len(ti),
     )
     return Geography(vintage=vintage, communes=communes, epci=epci, ze=ze, ti=ti, ti_unmapped=unmapped)
+
+
+FORCED_PASSAGE = {"97123": "97701", "97127": "97801"}  # Saint-Barthélemy, Saint-Martin (left the 971 in 2007)
+
+
+def map_to_vintage(series: pd.Series, passage: pd.DataFrame | None, known: set[str]) -> tuple[pd.Series, dict]:
+    """Translate old commune codes to the vintage's codes through a passage table.
+
+    ``passage``: ``codgeo_ini -> codgeo`` (INSEE "table de passage", one row per old code and
+    target; several targets = a split). Codes already in ``known`` are left alone; an old code with
+    exactly one target in ``known`` is replaced; split codes (several targets) cannot be
+    re-allocated and are left as they are. Returns the mapped series and a report:
+    ``mapped`` {old: new}, ``split`` [codes], ``unmappable_count`` and ``unmappable`` [codes]
+    (every code still outside ``known`` after mapping: never dropped silently).
+    """
+    s = series.astype("string")
+    codes_in = pd.Series(s.dropna().unique(), dtype="string")
+    todo = [c for c in codes_in if c not in known and c != ""]
+    single: dict[str, str] = dict(FORCED_PASSAGE)
+    split: set[str] = set()
+    if passage is not None and len(passage) and todo:
+        p = passage[passage["codgeo_ini"].isin(todo)]
+        targets = p.groupby("codgeo_ini")["codgeo"].agg(lambda x: sorted(set(x)))
+        for ini, tg in targets.items():
+            if ini in FORCED_PASSAGE:
+                continue
+            if len(tg) == 1:
+                single[ini] = tg[0]
+            else:
+                split.add(ini)
+    mapping = {c: single[c] for c in todo if c in single and single[c] in known}
+    out = s.map(lambda c: mapping.get(c, c) if isinstance(c, str) else c).astype("string")
+    unmappable = sorted(c for c in todo if c not in mapping)
+    report = {"mapped": dict(sorted(mapping.items())), "split": sorted(c for c in split if c in todo),
+              "unmappable_count": len(unmappable), "unmappable": unmappable}
+    if unmappable:
+        log.warning("%d commune code(s) cannot be mapped to the vintage (%d splits): %s", len(unmappable),
+                    len(report["split"]), unmappable[:20])
+    return out, report

@@ -58,10 +58,13 @@ def xlsx_bytes(sheets: dict[str, tuple[list[str], list[tuple]]]) -> bytes:
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """Deterministic zip (fixed member timestamps): same members -> same bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
+            info = zipfile.ZipInfo(name, date_time=(2026, 11, 1, 6, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
     return buf.getvalue()
 
 
@@ -490,7 +493,7 @@ def live_env(monkeypatch, httpserver, tmp_path: Path, **extra) -> None:
         "TI_URL_BDM": u("/bdm"), "TI_URL_MELODI": u("/melodi"), "TI_URL_URSSAF": u("/ods"),
         "TI_HTTP_BACKOFF_BASE": "0.01", "TI_HTTP_BACKOFF_CAP": "0.05", "TI_HTTP_RETRY_AFTER_CAP": "0.05",
         "TI_HTTP_MAX_RETRIES": "3", "TI_HTTP_READ_TIMEOUT": "2", "TI_HTTP_CONNECT_TIMEOUT": "2",
-        "TI_HTTP_RATE_INSEE": "1000/60", "TI_COG_YEAR": "2023",
+        "TI_HTTP_RATE_INSEE": "100000/60", "TI_COG_YEAR": "2023",
     }
     env.update(extra)
     for k, v in env.items():

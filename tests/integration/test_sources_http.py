@@ -9,8 +9,6 @@ import time
 import zipfile
 
 import pytest
-from werkzeug import Response
-
 from territoires_industrie import http
 from territoires_industrie.http import (
     CredentialError,
@@ -21,6 +19,7 @@ from territoires_industrie.http import (
     RetryBudgetExceeded,
     UpstreamFormatError,
 )
+from werkzeug import Response
 
 from .sources_live_server import zip_bytes
 
@@ -279,3 +278,20 @@ def test_size_and_checksum_mismatch_against_published_metadata(httpserver, tmp_p
     with pytest.raises(DownloadError, match="sha1 checksum mismatch"):
         c.download(httpserver.url_for("/f.csv"), tmp_path / "f.csv", checksum=("sha1", "0" * 40))
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_exists_probe_falls_back_to_get_when_head_is_refused(httpserver):
+    httpserver.expect_request("/f.xlsx", method="HEAD").respond_with_data("", status=405)
+    httpserver.expect_request("/f.xlsx", method="GET").respond_with_data(b"PK\x03\x04...")
+    httpserver.expect_request("/g.xlsx", method="HEAD").respond_with_data("", status=404)
+    c = make_client(httpserver)
+    assert c.exists(httpserver.url_for("/f.xlsx")) is True
+    assert c.exists(httpserver.url_for("/g.xlsx")) is False
+
+
+def test_one_shared_client_per_configuration(monkeypatch):
+    monkeypatch.setenv("TI_URL_MELODI", "http://127.0.0.1:9/melodi")
+    a, b = http.client_from_env(), http.client_from_env()
+    assert a is b and a.limiters["melodi"] is b.limiters["melodi"]  # one quota for the whole run
+    monkeypatch.setenv("TI_URL_MELODI", "http://127.0.0.1:9/other")
+    assert http.client_from_env() is not a

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from werkzeug import Response
-
 from territoires_industrie import fetch
 from territoires_industrie.config import get_settings
 from territoires_industrie.geography import SourceFormatError
 from territoires_industrie.http import DownloadError, UpstreamFormatError
 from territoires_industrie.schemas import MissingColumnError
+from werkzeug import Response
 
 from . import sources_live_server as srv
 
@@ -265,8 +264,9 @@ def test_chomage_data_quarter_wins_over_the_file_name(live, httpserver, caplog):
 
 
 def test_chomage_bad_files_never_land(live, httpserver):
-    from openpyxl import Workbook
     import io
+
+    from openpyxl import Workbook
 
     wb = Workbook()
     wb.active.title = "Documentation"
@@ -474,5 +474,23 @@ def test_zip_members_never_partially_extracted(live):
         assert zf.testzip() is None and zf.namelist() == ["Intercommunalite-Metropole_au_01-01-2023.xlsx"]
 
 
-def test_werkzeug_response_import_is_used():
-    assert Response  # keeps the import for handlers defined in other tests of this module
+
+
+def test_a_slow_source_times_out_and_is_retried(live, httpserver, monkeypatch):
+    import time as _time
+
+    monkeypatch.setenv("TI_HTTP_READ_TIMEOUT", "0.3")
+    monkeypatch.setenv("TI_HTTP_BACKOFF_BASE", "0.5")  # the replay server is single-threaded: let it finish
+    monkeypatch.setenv("TI_HTTP_BACKOFF_CAP", "0.5")
+    state = {"n": 0}
+
+    def slow_once(request):
+        state["n"] += 1
+        if state["n"] == 1:
+            _time.sleep(0.5)
+        return Response(srv.chomage_xlsx(), content_type="application/octet-stream")
+
+    httpserver.expect_oneshot_request(ZE_FILE).respond_with_handler(slow_once)
+    httpserver.expect_oneshot_request(ZE_FILE).respond_with_handler(slow_once)
+    got = fetch.acquire("chomage_ze", live)
+    assert got.vintage == "2026-T2" and got.manifest["attempts"] == 2 and state["n"] == 2

@@ -12,7 +12,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from territoires_industrie import storage
 from territoires_industrie.config import get_settings
 

@@ -9,7 +9,6 @@ import logging
 import zipfile
 
 import pytest
-
 from territoires_industrie import fetch, storage
 from territoires_industrie.config import get_settings
 from territoires_industrie.http import CredentialError, HttpClient, HttpConfig, RetryBudgetExceeded, UpstreamFormatError

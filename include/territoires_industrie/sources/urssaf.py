@@ -53,7 +53,7 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise TabularFileError(f"{path.name}: {exc}") from exc
+        raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, list(year_cols)) or exc}") from exc
     df = table.to_pandas()
     if df.empty:
         raise TabularFileError(f"{path.name}: header only, no data rows")
@@ -93,3 +93,62 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
     log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, len(df), len(out), report["seconds"])
     return out, report
+
+
+def _locate_bad_number(path: Path, sep: str, year_cols: list[str]) -> str | None:
+    """Error path only: the first non-numeric count cell, named by file line and column."""
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, usecols=year_cols, keep_default_na=False, encoding="utf-8-sig")
+    except Exception:  # noqa: BLE001 - fall back to the parser's own message
+        return None
+    for c in year_cols:
+        v = df[c].str.strip()
+        bad = (v != "") & pd.to_numeric(v, errors="coerce").isna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            return f"non-numeric count {df[c].iat[i]!r} at data row {i + 1} (file line {i + 2}), column {c!r}"
+    return None
+
+
+# --- live fetch: open.urssaf.fr (Opendatasoft) export ------------------------------------------
+def dataset_metadata(client) -> dict:
+    """``GET {TI_URL_URSSAF}/catalog/datasets/{id}``: the dataset's metadata (``metas.default.modified``)."""
+    _, data = client.get_json(client.url("urssaf", f"catalog/datasets/{DATASET_ID}"), label=f"open.urssaf.fr {DATASET_ID}")
+    return data
+
+
+def modified_date(meta: dict) -> str:
+    """Publisher's as-of (``metas.default.modified``; v2.0 responses wrap it in ``dataset``)."""
+    from ..http import UpstreamFormatError
+
+    d = meta.get("dataset", meta) if isinstance(meta, dict) else {}
+    default = (d.get("metas") or {}).get("default") or {}
+    value = default.get("modified") or default.get("data_processed")
+    if not value:
+        raise UpstreamFormatError(f"open.urssaf.fr {DATASET_ID}: no metas.default.modified/data_processed in the "
+                                  f"catalog response (keys: {sorted(d)[:10]})")
+    return str(value)
+
+
+def acquire_export(client, settings):
+    """Land the full CSV export (``;``, field names not labels) in ``raw/urssaf/<modified date>/``.
+
+    The header is checked by column name before landing (required columns, year columns)."""
+    from ..fetch import count_rows, land_download
+
+    meta = dataset_metadata(client)
+    modified = modified_date(meta)
+    url = client.url("urssaf", f"catalog/datasets/{DATASET_ID}/exports/csv")
+
+    def validate(path: Path) -> int | None:
+        header, sep = sniff_header(path, ";")
+        URSSAF.check_header(header, path)
+        if not any(re.match(URSSAF_YEAR_RE, c) for c in header):
+            raise TabularFileError(f"{path.name}: no nombre_d_etablissements_YYYY / effectifs_salaries_YYYY column "
+                                   f"(found {header[:10]})")
+        return count_rows(path)
+
+    return land_download(client, settings, source="urssaf", file_name=f"{DATASET_ID}.csv", url=url,
+                         params={"delimiter": ";", "use_labels": "false"}, vintage=modified[:10],
+                         upstream={"dataset": DATASET_ID, "modified": modified}, expect="csv", validate=validate,
+                         extra={"vintage_basis": "open.urssaf.fr metas.default modified", "licence": "ODbL"})
