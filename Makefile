@@ -35,6 +35,7 @@ install: $(BIN)/.installed
 airflow-db: install
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -30 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	$(BIN)/airflow pools set insee_api 1 "INSEE APIs: 30 requests/min per key" >> $(AIRFLOW_HOME)/db-migrate.log 2>&1
 
 run: airflow-db
 	@set -e; for dag in $(DAGS); do \
