@@ -32,7 +32,7 @@ INDICATORS = Asset("ti_staging_indicators")
 PUBLISHED = Asset("ti_warehouse_release")
 
 
-def run_stage(name: str) -> dict:
+def run_stage(name: str, **kwargs) -> dict:
     """Run ``territoires_industrie.pipeline.run_<name>`` inside a task.
 
     A failed hard validation gate is bad *data*, not a transient fault: it fails the task
@@ -43,6 +43,6 @@ def run_stage(name: str) -> dict:
     from territoires_industrie.validation import HardGateFailed
 
     try:
-        return getattr(pipeline, f"run_{name}")()
+        return getattr(pipeline, f"run_{name}")(**kwargs)
     except HardGateFailed as exc:
         raise AirflowFailException(str(exc)) from exc

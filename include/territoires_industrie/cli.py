@@ -106,11 +106,92 @@ def _report(args) -> int:
     return 0
 
 
+def _review(args) -> int:
+    """Review one candidacy (--name + --epci/--communes/--ti) or a batch file (--csv) against a
+    published release; outputs under <TI_DATA_DIR>/reviews/<release>/."""
+    from .review import CandidacyFileError, CandidacyRejected, ReviewInputsError, run_review
+
+    try:
+        out = run_review(name=args.name, epci=args.epci, communes=args.communes, ti=args.ti, csv_path=args.csv,
+                         release=args.release)
+    except CandidacyRejected as exc:
+        print(f"Candidature non examinée : « {exc.candidacy.name or '?'} »")
+        for pb in exc.problems:
+            print(f"  - {pb.message}")
+        return 2
+    except (CandidacyFileError, ReviewInputsError) as exc:
+        print(exc.args[0] if exc.args else exc)
+        return 2 if isinstance(exc, CandidacyFileError) else 1
+    if args.json:
+        print(json.dumps({k: v for k, v in out.items() if k != "text"}, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print(out["text"])
+    for kind, path in sorted(out["paths"].items()):
+        print(f"{kind:<12}: {path}")
+    if out["mode"] == "batch":
+        for rej in out["rejections"]:
+            print(f"Rejetée : {rej['name']} — " + " ; ".join(rej["problems"]))
+    return 0
+
+
 def _stage(args) -> int:
     from . import pipeline
 
     fn = getattr(pipeline, f"run_{args.name}")
-    print(json.dumps(fn(), indent=2, default=str))
+    if args.release and args.name != "publish":
+        print(f"--release applies to the publish stage only (re-publish a staged past period), not {args.name!r}")
+        return 2
+    try:
+        out = fn(release=args.release) if args.release else fn()
+    except FileNotFoundError as exc:
+        if not args.release:
+            raise
+        print(exc)
+        return 1
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def _releases(args) -> int:
+    """Every release in the warehouse, its status and which one is current."""
+    import sqlalchemy as sa
+
+    from . import warehouse
+    from .config import get_settings
+
+    engine = warehouse.get_engine(get_settings().warehouse_url)
+    try:
+        if not sa.inspect(engine).has_table("releases"):
+            print("No release published yet: run the pipeline first (make run).")
+            return 1
+        current = warehouse.current_release_id(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(warehouse.releases).order_by(warehouse.releases.c.release_id)).mappings().all()
+    finally:
+        engine.dispose()
+    print(f"{'release':<10} {'status':<10} {'values':>9} {'validation':<11} {'synthetic':<9} current")
+    for r in rows:
+        print(f"{r['release_id']:<10} {r['status']:<10} {r['n_indicator_values']:>9} {str(r['validation_status']):<11} "
+              f"{str(bool(r['synthetic'])):<9} {'*' if r['release_id'] == current else ''}")
+    return 0
+
+
+def _rollback(args) -> int:
+    """Point ``current_release`` at an existing complete release (newer ones are withdrawn)."""
+    from . import warehouse
+    from .config import get_settings
+
+    engine = warehouse.get_engine(get_settings().warehouse_url)
+    try:
+        out = warehouse.rollback(engine, args.to)
+    except KeyError as exc:
+        print(exc.args[0])
+        return 1
+    finally:
+        engine.dispose()
+    print(f"current release: {out['previous_current']} -> {out['current_release']}; "
+          f"withdrawn: {', '.join(out['withdrawn']) or 'none'}")
+    print("Rebuild the report of the current release with: ti-indicators report")
     return 0
 
 
@@ -127,9 +208,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exports", action="store_true", help="also rewrite exports/<release>/ from the warehouse")
     p.add_argument("--geometry-dir", default=None, help="folder with epci*.geojson / ze*.geojson (map)")
     p.set_defaults(func=_report)
+    p = sub.add_parser("review", help="review a candidacy (group of EPCI) or a batch of candidacies against a "
+                                      "published release: HTML, JSON, CSV and XLSX under reviews/<release>/")
+    p.add_argument("--name", default=None, help="name of the candidacy")
+    p.add_argument("--epci", default=None, help="EPCI SIREN codes, comma-separated (e.g. 200000172,200069193)")
+    p.add_argument("--communes", default=None, help="commune INSEE codes, comma-separated (converted to their EPCI)")
+    p.add_argument("--ti", default=None, help="existing Territoire d'industrie id(s), e.g. ti-2701")
+    p.add_argument("--csv", default=None, help="batch file: one row per candidacy x code (see docs/review.md)")
+    p.add_argument("--release", default=None, help="release id (YYYY-MM); default: the current release")
+    p.add_argument("--json", action="store_true", help="print the result (paths, flags, problems) as JSON")
+    p.set_defaults(func=_review)
     p = sub.add_parser("stage", help="run one pipeline stage without Airflow (debugging)")
     p.add_argument("name", choices=STAGES)
+    p.add_argument("--release", default=None, help="publish only: re-publish this staged past period (YYYY-MM)")
     p.set_defaults(func=_stage)
+    p = sub.add_parser("releases", help="list the releases in the warehouse and the current one")
+    p.set_defaults(func=_releases)
+    p = sub.add_parser("rollback", help="make an existing complete release current again (newer ones withdrawn)")
+    p.add_argument("--to", required=True, help="release id (YYYY-MM) to make current")
+    p.set_defaults(func=_rollback)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -446,6 +446,13 @@ class HttpClient:
             try:
                 resp = self.session.request(method, url, params=params, headers=hdrs, stream=stream,
                                             timeout=timeout or (c.connect_timeout, c.read_timeout))
+            except requests.exceptions.SSLError as exc:
+                # Never retried and never bypassed (no verify=False): a bad certificate will not fix
+                # itself, and accepting it would let anyone in the middle feed us data.
+                raise HttpError(f"TLS certificate verification failed for {method} {display_url(url)}: "
+                                f"{type(exc).__name__} (certificate not trusted; not bypassed)", url=url) from None
+            except requests.TooManyRedirects as exc:
+                raise HttpError(f"redirect loop on {method} {display_url(url)}: {exc}", url=url) from None
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 waited += self._wait_for_retry(attempt, started, f"{type(exc).__name__}", url, None, method, waited)
                 attempt += 1

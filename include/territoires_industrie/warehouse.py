@@ -236,6 +236,29 @@ def publish_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.Dat
     return {"release_id": release_id, "indicator_values": n_values, "current_release": newest}
 
 
+def rollback(engine: sa.Engine, to_release: str) -> dict:
+    """Make ``to_release`` (a complete release) current again, in one transaction.
+
+    Every newer release is marked ``withdrawn`` (its rows are kept, it leaves the ``latest_*``
+    views and the release list); re-publishing a withdrawn period makes it complete again.
+    KeyError (naming the complete releases) when ``to_release`` is not a complete release."""
+    init_schema(engine)
+    with engine.begin() as conn:
+        known = conn.execute(sa.select(releases.c.release_id).where(releases.c.status == "complete")
+                             .order_by(releases.c.release_id)).scalars().all()
+        if to_release not in known:
+            raise KeyError(f"release {to_release!r} is not a complete release in the warehouse "
+                           f"(complete releases: {', '.join(known) or 'none'})")
+        previous = conn.execute(sa.select(current_release.c.release_id)).scalar_one_or_none()
+        newer = [r for r in known if r > to_release]
+        if newer:
+            conn.execute(releases.update().where(releases.c.release_id.in_(newer)).values(status="withdrawn"))
+        conn.execute(current_release.delete())
+        conn.execute(current_release.insert().values(id=1, release_id=to_release))
+    log.info("rollback: current release %s -> %s (withdrawn: %s)", previous, to_release, newer or "none")
+    return {"previous_current": previous, "current_release": to_release, "withdrawn": newer}
+
+
 def read_latest(engine: sa.Engine, view: str = "latest_indicator_values") -> pd.DataFrame:
     if view not in LATEST_VIEWS:
         raise ValueError(f"unknown view {view!r}")

@@ -30,14 +30,14 @@ def tracked(stage: str, fn):
     fails, or when its summary carries validation warnings."""
 
     @functools.wraps(fn)
-    def wrapper(settings=None):
+    def wrapper(settings=None, **kwargs):  # kwargs: e.g. release= of a re-run (issue 9)
         from ..config import get_settings
 
         settings = settings or get_settings()
         run_id, dag_id = _run_ids()
         started, t0 = now_utc(), time.perf_counter()
         try:
-            summary = fn(settings)
+            summary = fn(settings, **kwargs)
         except Exception as exc:
             duration = time.perf_counter() - t0
             _safe_record(settings, run_id, dag_id, stage, "failed", started, duration, None, f"{type(exc).__name__}: {exc}")

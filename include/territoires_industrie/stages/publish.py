@@ -71,16 +71,29 @@ def build_outputs(settings: Settings | None = None, release_id: str | None = Non
     return out
 
 
-def run_publish(settings: Settings | None = None) -> dict:
+def run_publish(settings: Settings | None = None, release: str | None = None) -> dict:
+    """Publish the current indicators partition, or ``release`` (a past period whose
+    ``staging/indicators/<release>/`` is still there: re-run / backfill)."""
     from .. import warehouse
 
     settings = settings or get_settings()
-    release_id, folder = storage.current(settings.staging_dir, "indicators")
+    if release:
+        release_id, folder = release, settings.staging_dir / "indicators" / release
+        if not (folder / "release_meta.json").exists():
+            have = sorted(p.parent.name for p in (settings.staging_dir / "indicators").glob("*/release_meta.json"))
+            raise FileNotFoundError(f"no staged indicators for release {release!r} ({folder}); "
+                                    f"staged releases: {', '.join(have) or 'none'}")
+    else:
+        release_id, folder = storage.current(settings.staging_dir, "indicators")
     meta = json.loads((folder / "release_meta.json").read_text())
     if meta.get("validation_status") is None:
         meta["validation_status"] = _validation_overall(settings)
     tables = {n: pd.read_parquet(folder / f"{n}.parquet") for n in warehouse.RELEASE_TABLES
               if (folder / f"{n}.parquet").exists()}
+    if (folder / "counts_internal.parquet").exists():  # restricted inputs of the candidacy review (never exported)
+        from ..review.inputs import review_inputs_from_staging
+
+        tables["review_inputs"] = review_inputs_from_staging(settings, folder)
     engine = warehouse.get_engine(settings.warehouse_url)
     try:
         result = warehouse.publish_release(engine, release_id, tables, meta)
