@@ -12,6 +12,11 @@ from airflow.sdk import BaseNotifier
 class TiRunNotifier(BaseNotifier):
     """``on_failure_callback=TiRunNotifier()`` on the pipeline DAGs."""
 
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        # No templated fields; in Airflow 3 DAG-level callbacks receive a SerializedDAG, which
+        # has no template environment, so the base implementation would fail here.
+        return None
+
     def notify(self, context) -> None:
         from territoires_industrie.ops.notify import notify
 

@@ -157,6 +157,9 @@ def run_indicators(settings: Settings | None = None) -> dict:
     storage.write_parquet(res.dictionary, folder / "indicator_dictionary.parquet")
     storage.write_parquet(res.excluded, folder / "excluded_partial_territories.parquet")
     storage.write_parquet(res.counts, folder / "counts_internal.parquet")
+    from ..indicators.base import memberships  # perimeters of this release, for the candidacy review (restricted)
+
+    storage.write_parquet(memberships(geo.communes, ti), folder / "membership_internal.parquet")
     storage.write_json(folder / "reference_models.json", {k: m.to_dict() for k, m in res.models.items()})
     mc_summary = {**res.mc_summary, "timings": res.timings}
     storage.write_json(folder / "mc_summary.json", mc_summary)

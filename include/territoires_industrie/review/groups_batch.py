@@ -1,0 +1,137 @@
+"""Many candidacies at once: :func:`compute_groups` gives, for a list of groups of EPCI, exactly
+what :func:`territoires_industrie.indicators.groups.compute_group` gives for each of them, with
+one vectorised pass (compute_group costs ~30-50 ms a group, mostly pandas overhead on a
+one-row frame; a batch of 200 candidacies would spend most of its time there).
+
+The single-candidacy path keeps calling ``compute_group`` itself; the unit tests check that
+both give identical results (indicators, secrecy, composite, summary) on groups with masked
+members, so a change of ``compute_group`` that is not mirrored here fails the tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..indicators import secrecy
+from ..indicators.base import COUNT_COLUMNS, MAX_COLUMNS
+from ..indicators.definitions import BY_ID, CLASS_ONLY, INDICATORS
+from ..indicators.domains import compute_indicators
+from ..indicators.groups import _FAMILIES, DEFAULT_REFERENCE_SETS, GroupInputs, GroupResult, _norm_epci
+
+
+def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[str | None] | None = None,
+                   reference_sets: tuple[str, ...] = DEFAULT_REFERENCE_SETS) -> tuple[list[GroupResult], pd.DataFrame]:
+    """(results, vals): one :class:`GroupResult` per group (as ``compute_group``) and the
+    frame of summed counts + raw indicators with their variances (one row per group)."""
+    labels = labels or [None] * len(groups)
+    epci = inputs.counts[inputs.counts["level"] == "epci"].set_index("territory_id")
+    pos = {c: i for i, c in enumerate(epci.index)}
+    codes = [list(dict.fromkeys(_norm_epci(c) for c in g)) for g in groups]
+    members = [[c for c in cs if c in pos] for cs in codes]
+    unknown = [[c for c in cs if c not in pos] for cs in codes]
+    for cs, m in zip(codes, members):
+        if not m:
+            raise ValueError(f"none of the EPCI codes {cs} is in release {inputs.release_id or '?'} "
+                             "(unknown SIREN, or EPCI only partly covered by the data)")
+    cols = [c for c in COUNT_COLUMNS if c in epci.columns]
+    arr = epci[cols].to_numpy(dtype="float64")
+    rows = pd.DataFrame([np.nansum(arr[[pos[c] for c in m]], axis=0) for m in members], columns=cols)
+    for c in MAX_COLUMNS:
+        if c in epci.columns:
+            v = epci[c].to_numpy(dtype="float64")
+            rows[c] = [np.nanmax(v[[pos[x] for x in m]]) if np.isfinite(v[[pos[x] for x in m]]).any() else np.nan
+                       for m in members]
+    ind = compute_indicators(rows, pd.Series(inputs.national))
+    vals = rows.copy()
+    for c in ind.columns:
+        vals[c] = ind[c].to_numpy()
+    n = len(groups)
+
+    status = {}
+    for fam, (n_col, dom) in _FAMILIES.items():
+        share = secrecy.estimated_max_share(vals[dom[0]], vals[dom[1]], vals[dom[2]]) if dom else None
+        st = secrecy.primary_status(vals[n_col].to_numpy(dtype="float64"), share)
+        col = f"secret__{fam}"
+        if col in epci.columns:
+            masked = (epci[col] != secrecy.PUBLISHED).to_numpy()
+            n_masked = np.array([int(masked[[pos[x] for x in m]].sum()) for m in members])
+        else:
+            n_masked = np.zeros(n, dtype=int)
+        multi = np.array([len(m) > 1 for m in members])
+        st = np.where((st == secrecy.PUBLISHED) & (n_masked == 1) & multi, secrecy.SECONDARY, st)
+        status[fam] = st
+
+    terr = inputs.territories
+    tep = terr[terr["level"] == "epci"].set_index("territory_id")
+    pops, regions = [], []
+    for m in members:
+        t = tep.reindex(m)
+        pop = t["population"].fillna(0.0)
+        pops.append(pop)
+        if t["region"].notna().any():
+            sums = t.groupby("region")["population"].sum()
+            regions.append(sums.idxmax())
+        else:
+            regions.append(None)
+
+    breaks = next((inputs.models[s].b3_breaks for s in reference_sets if s in inputs.models and inputs.models[s].b3_breaks),
+                  [])
+    h = vals["b3_concentration"].to_numpy(dtype="float64") if "b3_concentration" in vals else np.full(n, np.nan)
+    b3_class = np.full(n, np.nan)
+    if breaks:
+        ok = np.isfinite(h)
+        b3_class[ok] = 1 + np.searchsorted(np.asarray(breaks), h[ok], side="right")
+
+    values = pd.DataFrame({k: (h if k == "b3_concentration_class" else vals[k].to_numpy(dtype="float64")
+                               if k in vals else np.full(n, np.nan))
+                           for k in (i.id for i in INDICATORS if i.scored)}, index=range(n))
+    placed = {}
+    for s in reference_sets:
+        model = inputs.models.get(s)
+        if model is not None:
+            placed[s] = model.place(values, pd.Series(regions, index=range(n)))
+
+    ec = inputs.epci_composite
+    ecx = ec.set_index("territory_id") if ec is not None and not ec.empty else None
+    results = []
+    records = vals.to_dict("records")
+    for g in range(n):
+        v = records[g]
+        out_rows = []
+        for d in INDICATORS:
+            fams = BY_ID[d.id].secrecy
+            st = secrecy.combine_status(*[[status[f][g]] for f in fams])[0] if fams else secrecy.PUBLISHED
+            ok = st == secrecy.PUBLISHED
+            raw = b3_class[g] if d.id in CLASS_ONLY else v.get(d.id, np.nan)
+            rec = {"indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "direction": d.direction,
+                   "unit": d.unit, "value": raw if ok else np.nan,
+                   "reliable": bool(v.get(f"reliable__{d.id}", np.isfinite(raw))), "secret_status": st,
+                   "numerator": v.get(d.numerator, np.nan) if ok and d.numerator else np.nan,
+                   "denominator": v.get(d.denominator, np.nan) if ok and d.denominator else np.nan}
+            for s in reference_sets:
+                model = inputs.models.get(s)
+                pct = np.nan
+                if model is not None and ok and d.scored and d.id not in CLASS_ONLY:
+                    pct = model.indicator_percentile(d.id, raw)
+                rec[f"pct_{s}"] = pct
+            out_rows.append(rec)
+        comp = pd.DataFrame([{"reference_set": s, **p.iloc[g].to_dict()} for s, p in placed.items()])
+        pop = pops[g]
+        st1, sttot = status["ind1"][g], status["tot"][g]
+        summary = {"label": labels[g], "n_members": len(members[g]), "population": float(pop.sum()),
+                   "jobs_ind": float(v["jobs_ind_t1"]) if st1 == secrecy.PUBLISHED else None,
+                   "gate_industrial": None, "release_id": inputs.release_id}
+        if st1 == secrecy.PUBLISHED and sttot == secrecy.PUBLISHED:
+            summary["gate_industrial"] = bool(np.nan_to_num(v.get("ind_lq", np.nan)) >= 1.0 and v["jobs_ind_t1"] >= 500)
+        if ecx is not None:
+            e = ecx.reindex(members[g])
+            top20 = e["percentile_national"] > 80.0
+            summary["extent_top20_population_share"] = (float(pop[top20.to_numpy()].sum() / pop.sum())
+                                                        if pop.sum() > 0 else None)
+            has = e["score"].notna().any()
+            summary["local_concentration_max_epci_score"] = float(e["score"].max()) if has else None
+            summary["dispersion_epci_score"] = float(e["score"].max() - e["score"].min()) if has else None
+        results.append(GroupResult(members=members[g], unknown_codes=unknown[g], region=regions[g],
+                                   indicators=pd.DataFrame(out_rows), composite=comp, summary=summary))
+    return results, vals
