@@ -46,8 +46,8 @@ class ReviewInputsError(LookupError):
 
 # --- writing (publication) -------------------------------------------------------------------
 
-def _clean(v):
-    """JSON-ready scalar: numpy -> Python, NaN/NA -> None."""
+def json_scalar(v):
+    """JSON-ready scalar: numpy -> Python, NaN/NA -> None (shared by the review outputs)."""
     if v is None or v is pd.NA:
         return None
     if hasattr(v, "item"):
@@ -59,7 +59,7 @@ def _clean(v):
 
 def _frame_doc(df: pd.DataFrame) -> dict:
     return {"columns": [str(c) for c in df.columns],
-            "data": [[_clean(v) for v in row] for row in df.itertuples(index=False, name=None)]}
+            "data": [[json_scalar(v) for v in row] for row in df.itertuples(index=False, name=None)]}
 
 
 def _doc_frame(doc: dict) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import storage
+from .inputs import json_scalar
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SETS = ("ti_2023_2027", "ze", "epci")
@@ -153,13 +154,8 @@ _FIXED_DATETIME = (2000, 1, 1, 0, 0, 0)
 
 
 def _xlsx_value(v):
-    if v is None or v is pd.NA:
-        return None
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return safe_text(v)
+    v = json_scalar(v)
+    return None if v is None else safe_text(v)
 
 
 def write_small_xlsx(sheets: dict[str, pd.DataFrame], dest: Path, readme: list[tuple[str, str]]) -> Path:

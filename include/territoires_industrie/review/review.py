@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ from .. import __version__
 from . import perimeter as perim
 from . import scoring
 from .candidacy import Candidacy, CandidacyFileError, Problem, from_args, read_batch, slugify
-from .inputs import ReviewContext, check_release_id, load_review_context
+from .inputs import ReviewContext, check_release_id, json_scalar, load_review_context
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +77,7 @@ class ReviewResult:
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _f(v):
-    """JSON-ready number: NaN/None -> None, numpy -> Python."""
-    if v is None or v is pd.NA:
-        return None
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+_f = json_scalar  # JSON-ready number: NaN/None -> None, numpy -> Python
 
 
 def _periods(meta: dict):
