@@ -124,3 +124,19 @@ def test_broken_channel_does_not_raise_nor_leak_secret(caplog):
         sent = notify_mod.notify("failure", "x", ["y"], env=env, timeout=1)
     assert sent == {"smtp": False, "webhook": False}
     assert "S3CRET-TOKEN" not in caplog.text and "P4SSWORD" not in caplog.text
+
+
+def test_dag_failure_notifier_works_with_a_serialized_dag(httpserver, monkeypatch):
+    """Airflow 3 passes a SerializedDAG (no template env) to DAG-level callbacks."""
+    from types import SimpleNamespace
+
+    from ti_notifier import TiRunNotifier
+
+    httpserver.expect_oneshot_request("/n", method="POST").respond_with_data("ok")
+    monkeypatch.setenv("TI_NOTIFY_WEBHOOK_URL", httpserver.url_for("/n"))
+    ctx = {"dag": object(), "dag_run": SimpleNamespace(dag_id="ti_publish", run_id="manual__1"),
+           "ti": SimpleNamespace(task_id="publish_release", try_number=1), "exception": RuntimeError("disk full")}
+    TiRunNotifier()(ctx)
+    (req, _), = httpserver.log
+    text = json.loads(req.get_data())["text"]
+    assert "ti_publish" in text and "disk full" in text
