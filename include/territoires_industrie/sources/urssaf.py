@@ -34,7 +34,8 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     header, sep = sniff_header(path, ";")
     if sep != ";":
         log.warning("%s: separator %r instead of ';' (accepted: header is unambiguous)", path.name, sep)
-    base_cols = URSSAF.check_header(header, path)
+    # year columns are discovered by regex below, not declared one by one in the schema
+    base_cols = URSSAF.check_header([c for c in header if not re.match(URSSAF_YEAR_RE, c)], path)
     year_cols = {}
     for c in header:
         m = re.match(URSSAF_YEAR_RE, c)
@@ -79,13 +80,18 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
         log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name, int(unknown.sum()),
                     report["unknown_commune_codes"], report["unknown_communes_sample"])
     df = df[~unknown]
-    long_parts = []
+    # Sum the commune x APE rows to commune x division while still wide (far fewer rows), then
+    # reshape each measure to long: memory stays close to the size of the file itself.
+    wide = df.groupby(["codgeo", "division"], sort=True)[list(year_cols)].sum(min_count=1)
+    years = sorted({y for _, y in year_cols.values()})
+    measures = {}
     for measure in ("nombre_d_etablissements", "effectifs_salaries"):
-        mcols = {c: y for c, (k, y) in year_cols.items() if k == measure}
-        part = df[["codgeo", "division", *mcols]].melt(id_vars=["codgeo", "division"], var_name="col", value_name=measure)
-        part["year"] = part["col"].map(mcols).astype("int64")
-        long_parts.append(part.drop(columns="col").groupby(["codgeo", "division", "year"], as_index=False)[measure].sum(min_count=1))
-    out = long_parts[0].merge(long_parts[1], on=["codgeo", "division", "year"], how="outer")
+        by_year = {y: c for c, (k, y) in year_cols.items() if k == measure}
+        m = pd.DataFrame({y: wide[by_year[y]] if y in by_year else float("nan") for y in years}, index=wide.index)
+        m.columns.name = "year"
+        measures[measure] = m.stack(future_stack=True)
+    out = pd.DataFrame(measures).reset_index()
+    out["year"] = out["year"].astype("int64")
     out = out.rename(columns={"nombre_d_etablissements": "n_etab", "effectifs_salaries": "jobs"})
     out["is_industrial"] = out["division"].isin(INDUSTRIAL_DIVISIONS)
     out = out.sort_values(["codgeo", "division", "year"]).reset_index(drop=True)
