@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +42,19 @@ def atomic_write_text(dest: Path, text: str) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(dest)
+
+
+def swap_dir_into_place(tmp: Path, final: Path) -> None:
+    """Rename a finished folder ``tmp`` onto ``final``. An older copy is renamed away first and
+    deleted after: a reader sees the old folder or the new one, never a half-written one."""
+    tmp, final = Path(tmp), Path(final)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
 
 
 def write_json(dest: Path, obj) -> Path:

@@ -595,16 +595,7 @@ def _yn(v) -> str:
     return MISSING if is_missing(v) else ("oui" if bool(v) else "non")
 
 
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the finished site onto its final name. An older copy is renamed away first and
-    deleted after: a reader sees the old site or the new one, never a half-written one."""
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+_swap_into_place = storage.swap_dir_into_place
 
 
 def _write_latest(reports_dir: Path, folder: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .. import __version__, storage
 from . import perimeter as perim
 from . import scoring
 from .candidacy import Candidacy, CandidacyFileError, Problem, from_args, read_batch, slugify
@@ -301,16 +301,7 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
     return doc
 
 
-def _swap_in(tmp: Path, dest: Path) -> None:
-    """Put the freshly built folder ``tmp`` at ``dest`` (an older review of the same candidacy
-    is replaced; readers see the old folder or the new one)."""
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-        os.replace(dest, old)
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dest)
+_swap_in = storage.swap_dir_into_place
 
 
 def write_review(doc: dict, out_root: Path, xlsx: bool = True) -> dict:
