@@ -55,7 +55,7 @@ def reference(csv_bytes: bytes, known: set[str]) -> tuple[pd.DataFrame, int, dic
         "codgeo": codgeo, "nomenclature": df["nomenclatureActivitePrincipaleEtablissement"],
         "naf": df["activitePrincipaleEtablissement"].where(ind, div), "division": div, "is_industrial": ind,
         "etat": df["etatAdministratifEtablissement"], "employer": df["caractereEmployeurEtablissement"],
-        "tranche": df["trancheEffectifsEtablissement"],
+        "tranche": df["trancheEffectifsEtablissement"].where(ind, ""),  # band kept for industry only
         "creation_year": df["dateCreationEtablissement"].str[:4].where(ind, ""),
         "closure_year": df["dateDebut"].str[:4].where(closed, ""),
     })

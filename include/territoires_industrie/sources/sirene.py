@@ -493,6 +493,9 @@ class _StockAggregator:
         flat = nom.astype(np.int64) * self._lut_shape[1] + naf_raw
         naf = self._lut_naf[flat]
         ind = self._lut_ind[flat]
+        # Size bands are kept for industrial units only: no indicator reads the band of other
+        # units, and dropping it divides the national aggregate (and its memory) several times.
+        tranche = np.where(ind, tranche, d["tranche"].values.index(""))
         cy = np.zeros(len(nom), dtype=np.int32)
         cl = np.zeros(len(nom), dtype=np.int32)
         rows = np.flatnonzero(ind)
@@ -641,7 +644,7 @@ def aggregate_stock(
 
     Output columns: codgeo, nomenclature, naf (sous-classe for industry, else division),
     division, is_industrial, etat, employer, tranche, creation_year, closure_year, n_etab;
-    sorted by those keys. Creation / closure years are filled for industrial rows only
+    sorted by those keys. Size band, creation / closure years are filled for industrial rows only
     (closure = year of ``dateDebut`` of a closed ``F`` establishment). Rows abroad (empty
     commune) are counted in ``report.foreign_rows``; commune codes outside the COG vintage
     in ``report.unknown_communes``; neither is in the output.
