@@ -155,3 +155,21 @@ def stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
     fh = getattr(proc, "_ti_log", None)
     if fh is not None:
         fh.close()
+
+
+def recount_active_industrial_by_epci(data_dir: Path, geography):
+    """Independent recount, straight from the sample SIRENE zip with plain pandas, of active
+    industrial establishments (NAF rev. 2 divisions 05-39) per EPCI."""
+    import zipfile
+
+    import pandas as pd
+
+    z = Path(data_dir) / "sample" / "sirene" / "StockEtablissement_utf8.zip"
+    with zipfile.ZipFile(z) as zf, zf.open("StockEtablissement_utf8.csv") as fh:
+        df = pd.read_csv(fh, dtype=str, keep_default_na=False,
+                         usecols=["codeCommuneEtablissement", "etatAdministratifEtablissement",
+                                  "activitePrincipaleEtablissement", "nomenclatureActivitePrincipaleEtablissement"])
+    ind = df[(df["etatAdministratifEtablissement"] == "A")
+             & (df["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev2")
+             & df["activitePrincipaleEtablissement"].str[:2].isin([f"{d:02d}" for d in range(5, 40)])]
+    return ind["codeCommuneEtablissement"].map(geography.communes.set_index("codgeo")["epci"]).value_counts()

@@ -3,13 +3,11 @@ asserting on the rows written to the warehouse and on idempotency."""
 
 from __future__ import annotations
 
-import zipfile
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from .airflow_env import CHAIN, airflow_env, dags_test, migrate
+from .airflow_env import CHAIN, airflow_env, dags_test, migrate, recount_active_industrial_by_epci
 
 pytestmark = pytest.mark.slow
 
@@ -55,16 +53,7 @@ def test_chain_publishes_a_synthetic_release(chain_run):
 def test_epci_establishment_counts_match_an_independent_count(chain_run, geography):
     """Recount active industrial establishments per EPCI straight from the sample zip."""
     tmp, env = chain_run
-    z = tmp / "data" / "sample" / "sirene" / "StockEtablissement_utf8.zip"
-    with zipfile.ZipFile(z) as zf, zf.open("StockEtablissement_utf8.csv") as fh:
-        df = pd.read_csv(fh, dtype=str, keep_default_na=False,
-                         usecols=["codeCommuneEtablissement", "etatAdministratifEtablissement",
-                                  "activitePrincipaleEtablissement", "nomenclatureActivitePrincipaleEtablissement"])
-    ind = df[(df["etatAdministratifEtablissement"] == "A")
-             & (df["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev2")
-             & df["activitePrincipaleEtablissement"].str[:2].isin([f"{d:02d}" for d in range(5, 40)])]
-    epci_of = geography.communes.set_index("codgeo")["epci"]
-    expected = ind["codeCommuneEtablissement"].map(epci_of).value_counts()
+    expected = recount_active_industrial_by_epci(tmp / "data", geography)
 
     t = _tables(f"sqlite:///{tmp}/data/warehouse.db")
     iv = t["indicator_values"]

@@ -7,13 +7,20 @@ unique names on 127.0.0.1:5432 and dropped afterwards; skipped with the reason w
 
 from __future__ import annotations
 
-import zipfile
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from .airflow_env import CHAIN, airflow_env, create_database, dags_test, drop_database, migrate, postgres_unavailable
+from .airflow_env import (
+    CHAIN,
+    airflow_env,
+    create_database,
+    dags_test,
+    drop_database,
+    migrate,
+    postgres_unavailable,
+    recount_active_industrial_by_epci,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -64,15 +71,7 @@ def test_release_is_published_in_the_postgresql_warehouse(pg_chain, geography):
     assert set(latest["release_id"]) == {"2026-11"}
 
     # the EPCI counts of active industrial establishments equal an independent recount from the sample zip
-    z = tmp / "data" / "sample" / "sirene" / "StockEtablissement_utf8.zip"
-    with zipfile.ZipFile(z) as zf, zf.open("StockEtablissement_utf8.csv") as fh:
-        df = pd.read_csv(fh, dtype=str, keep_default_na=False,
-                         usecols=["codeCommuneEtablissement", "etatAdministratifEtablissement",
-                                  "activitePrincipaleEtablissement", "nomenclatureActivitePrincipaleEtablissement"])
-    ind = df[(df["etatAdministratifEtablissement"] == "A")
-             & (df["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev2")
-             & df["activitePrincipaleEtablissement"].str[:2].isin([f"{d:02d}" for d in range(5, 40)])]
-    expected = ind["codeCommuneEtablissement"].map(geography.communes.set_index("codgeo")["epci"]).value_counts()
+    expected = recount_active_industrial_by_epci(tmp / "data", geography)
     got = latest[(latest["level"] == "epci") & (latest["indicator_id"] == "estab_ind_active")]
     assert len(got) > 0
     for epci, value in got.set_index("territory_id")["value"].items():

@@ -8,7 +8,6 @@ import socket
 
 import pytest
 import sqlalchemy as sa
-
 from territoires_industrie.config import get_settings
 from territoires_industrie.ops import notify as notify_mod
 from territoires_industrie.ops.tracking import tracked

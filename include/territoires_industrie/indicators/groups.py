@@ -69,6 +69,25 @@ def _norm_epci(code) -> str:
     return s.zfill(9) if s.isdigit() and len(s) < 9 else s
 
 
+def indicator_record(d, st: str, vals: dict, b3_class: float, models: dict, reference_sets) -> dict:
+    """One indicator of a group: value (NaN when secret), counts behind it and its percentile
+    in each reference set. Shared by :func:`compute_group` and the review's batch path."""
+    ok = st == secrecy.PUBLISHED
+    raw = b3_class if d.id in CLASS_ONLY else vals.get(d.id, np.nan)
+    rec = {"indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "direction": d.direction,
+           "unit": d.unit, "value": raw if ok else np.nan,
+           "reliable": bool(vals.get(f"reliable__{d.id}", np.isfinite(raw))), "secret_status": st,
+           "numerator": vals.get(d.numerator, np.nan) if ok and d.numerator else np.nan,
+           "denominator": vals.get(d.denominator, np.nan) if ok and d.denominator else np.nan}
+    for s in reference_sets:
+        model = models.get(s)
+        pct = np.nan
+        if model is not None and ok and d.scored and d.id not in CLASS_ONLY:
+            pct = model.indicator_percentile(d.id, raw)
+        rec[f"pct_{s}"] = pct
+    return rec
+
+
 def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None = None,
                   reference_sets: tuple[str, ...] = DEFAULT_REFERENCE_SETS) -> GroupResult:
     """Indicators of the union of ``epci_codes`` (EPCI SIREN codes) and its place in the
@@ -115,20 +134,7 @@ def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None 
     for d in INDICATORS:
         fams = BY_ID[d.id].secrecy
         st = secrecy.combine_status(*[[status[f]] for f in fams])[0] if fams else secrecy.PUBLISHED
-        ok = st == secrecy.PUBLISHED
-        raw = b3_class if d.id in CLASS_ONLY else vals.get(d.id, np.nan)
-        rec = {"indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "direction": d.direction,
-               "unit": d.unit, "value": raw if ok else np.nan, "reliable": bool(vals.get(f"reliable__{d.id}", np.isfinite(raw))),
-               "secret_status": st,
-               "numerator": vals.get(d.numerator, np.nan) if ok and d.numerator else np.nan,
-               "denominator": vals.get(d.denominator, np.nan) if ok and d.denominator else np.nan}
-        for s in reference_sets:
-            model = inputs.models.get(s)
-            pct = np.nan
-            if model is not None and ok and d.scored and d.id not in CLASS_ONLY:
-                pct = model.indicator_percentile(d.id, raw)
-            rec[f"pct_{s}"] = pct
-        rows.append(rec)
+        rows.append(indicator_record(d, st, vals, b3_class, inputs.models, reference_sets))
     indicators = pd.DataFrame(rows)
 
     comp_rows = []

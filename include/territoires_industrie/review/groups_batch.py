@@ -15,9 +15,16 @@ import pandas as pd
 
 from ..indicators import secrecy
 from ..indicators.base import COUNT_COLUMNS, MAX_COLUMNS
-from ..indicators.definitions import BY_ID, CLASS_ONLY, INDICATORS
+from ..indicators.definitions import BY_ID, INDICATORS
 from ..indicators.domains import compute_indicators
-from ..indicators.groups import _FAMILIES, DEFAULT_REFERENCE_SETS, GroupInputs, GroupResult, _norm_epci
+from ..indicators.groups import (
+    _FAMILIES,
+    DEFAULT_REFERENCE_SETS,
+    GroupInputs,
+    GroupResult,
+    _norm_epci,
+    indicator_record,
+)
 
 
 def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[str | None] | None = None,
@@ -102,20 +109,7 @@ def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[st
         for d in INDICATORS:
             fams = BY_ID[d.id].secrecy
             st = secrecy.combine_status(*[[status[f][g]] for f in fams])[0] if fams else secrecy.PUBLISHED
-            ok = st == secrecy.PUBLISHED
-            raw = b3_class[g] if d.id in CLASS_ONLY else v.get(d.id, np.nan)
-            rec = {"indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "direction": d.direction,
-                   "unit": d.unit, "value": raw if ok else np.nan,
-                   "reliable": bool(v.get(f"reliable__{d.id}", np.isfinite(raw))), "secret_status": st,
-                   "numerator": v.get(d.numerator, np.nan) if ok and d.numerator else np.nan,
-                   "denominator": v.get(d.denominator, np.nan) if ok and d.denominator else np.nan}
-            for s in reference_sets:
-                model = inputs.models.get(s)
-                pct = np.nan
-                if model is not None and ok and d.scored and d.id not in CLASS_ONLY:
-                    pct = model.indicator_percentile(d.id, raw)
-                rec[f"pct_{s}"] = pct
-            out_rows.append(rec)
+            out_rows.append(indicator_record(d, st, v, b3_class[g], inputs.models, reference_sets))
         comp = pd.DataFrame([{"reference_set": s, **p.iloc[g].to_dict()} for s, p in placed.items()])
         pop = pops[g]
         st1, sttot = status["ind1"][g], status["tot"][g]
