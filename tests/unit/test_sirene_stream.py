@@ -18,6 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from territoires_industrie import codes
+from territoires_industrie.indicators.domains import band_counts_all
+from territoires_industrie.indicators.secrecy import BAND_MIDPOINT
 from territoires_industrie.nomenclature import INDUSTRIAL_DIVISIONS
 from territoires_industrie.schemas import SIRENE_STOCK_ALL_COLUMNS
 from territoires_industrie.sources.sirene import SireneFileError, aggregate_stock, iter_stock_batches
@@ -51,11 +53,14 @@ def reference(csv_bytes: bytes, known: set[str]) -> tuple[pd.DataFrame, int, dic
     div = df["activitePrincipaleEtablissement"].str[:2]
     ind = (df["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev2") & div.isin(INDUSTRIAL_DIVISIONS)
     closed = ind & (df["etatAdministratifEtablissement"] == "F")
+    active_employer = (df["etatAdministratifEtablissement"] == "A") & (df["caractereEmployeurEtablissement"] == "O")
     out = pd.DataFrame({
         "codgeo": codgeo, "nomenclature": df["nomenclatureActivitePrincipaleEtablissement"],
-        "naf": df["activitePrincipaleEtablissement"].where(ind, div), "division": div, "is_industrial": ind,
+        "naf": df["activitePrincipaleEtablissement"].where(ind, ""), "division": div.where(ind, ""),
+        "is_industrial": ind,
         "etat": df["etatAdministratifEtablissement"], "employer": df["caractereEmployeurEtablissement"],
-        "tranche": df["trancheEffectifsEtablissement"].where(ind, ""),  # band kept for industry only
+        # band kept for industry and for the active employers of every sector (all-sector dominance)
+        "tranche": df["trancheEffectifsEtablissement"].where(ind | active_employer, ""),
         "creation_year": df["dateCreationEtablissement"].str[:4].where(ind, ""),
         "closure_year": df["dateDebut"].str[:4].where(closed, ""),
     })
@@ -177,6 +182,35 @@ def test_arrondissements_merge_into_one_group(tmp_path):
     # 3 Paris rows with identical keys -> one group of 3; "1001" lost its zero -> 01001
     assert df[["codgeo", "n_etab"]].values.tolist() == [["01001", 1], ["75056", 3]]
     assert df["creation_year"].tolist() == ["2010", "2010"]
+
+
+def test_large_employer_of_any_sector_reaches_the_all_sector_dominance_counts(tmp_path):
+    """A 1,000-1,999 hospital (86.10Z) must weigh in the dominance rule of the all-sector
+    cell: its band survives the aggregation, while the activity code of non-industrial
+    units is blanked (their groups stay commune x state x employer x band)."""
+    rows = [
+        sirene_row(siret="11111111100011", activitePrincipaleEtablissement="86.10Z",
+                   caractereEmployeurEtablissement="O", trancheEffectifsEtablissement="42"),
+        sirene_row(siret="11111111100029", activitePrincipaleEtablissement="47.11F",
+                   caractereEmployeurEtablissement="O", trancheEffectifsEtablissement="42"),
+        sirene_row(siret="11111111100037", activitePrincipaleEtablissement="25.62B",
+                   caractereEmployeurEtablissement="O", trancheEffectifsEtablissement="12"),
+        # closed non-industrial unit: its band is not read by any indicator
+        sirene_row(siret="11111111100045", activitePrincipaleEtablissement="56.10A",
+                   etatAdministratifEtablissement="F", caractereEmployeurEtablissement="O",
+                   trancheEffectifsEtablissement="03"),
+    ]
+    z = write_sirene_zip(tmp_path / "StockEtablissement_utf8.zip", rows)
+    df, rep = aggregate_stock(z, {"25056"})
+    other = df[~df["is_industrial"]]
+    assert other[["naf", "division", "etat", "tranche", "n_etab"]].values.tolist() == [
+        ["", "", "A", "42", 2], ["", "", "F", "", 1]]
+    ind = df[df["is_industrial"]]
+    assert ind[["naf", "division", "tranche", "n_etab"]].values.tolist() == [["25.62B", "25", "12", 1]]
+    bands = band_counts_all(df).loc["25056"]
+    assert bands["band_max_all"] == BAND_MIDPOINT["42"]  # the hospital, not the 20-49 plant
+    assert bands["band_n_all"] == 3
+    assert bands["band_sum_all"] == 2 * BAND_MIDPOINT["42"] + BAND_MIDPOINT["12"]
 
 
 def test_truncated_zip_names_the_file_and_leaves_the_extract_untouched(stock, tmp_path):

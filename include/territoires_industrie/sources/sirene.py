@@ -438,7 +438,7 @@ class _StockAggregator:
         self.file = file
         self.dicts = {
             "commune": _Dictionary(), "nomenclature": _Dictionary(["NAFRev2"]), "naf_raw": _Dictionary(),
-            "naf": _Dictionary(), "etat": _Dictionary(["A", "F"]), "employer": _Dictionary(["O", "N", ""]),
+            "naf": _Dictionary([""]), "etat": _Dictionary(["A", "F"]), "employer": _Dictionary(["O", "N", ""]),
             "tranche": _Dictionary(["NN", ""]), "year": _Dictionary([""]),
         }
         self.layout = _Layout(_INITIAL_BITS)
@@ -458,8 +458,7 @@ class _StockAggregator:
         ind = is_rev2[:, None] & div_ind[None, :]
         out_dict = self.dicts["naf"]
         full = out_dict.codes(pa.array(nafs, pa.string())) if nafs else np.zeros(0, np.int64)
-        div = out_dict.codes(pa.array([a[:2] for a in nafs], pa.string())) if nafs else np.zeros(0, np.int64)
-        self._lut_naf = np.where(ind, full[None, :], div[None, :]).ravel()
+        self._lut_naf = np.where(ind, full[None, :], 0).ravel()  # other sectors: "" (code 0)
         self._lut_ind = ind.ravel()
         self._lut_shape = (len(noms), len(nafs))
 
@@ -491,11 +490,13 @@ class _StockAggregator:
         tranche = d["tranche"].codes(col("trancheEffectifsEtablissement"))
         self._refresh_lut()
         flat = nom.astype(np.int64) * self._lut_shape[1] + naf_raw
-        naf = self._lut_naf[flat]
         ind = self._lut_ind[flat]
-        # Size bands are kept for industrial units only: no indicator reads the band of other
-        # units, and dropping it divides the national aggregate (and its memory) several times.
-        tranche = np.where(ind, tranche, d["tranche"].values.index(""))
+        # Other sectors are only read as commune x state x employer counts and, for active
+        # employers, their size band (dominance rule of the all-sector secrecy cell): their
+        # activity code is blanked (code 0 = "") and so is the band of the units no indicator
+        # reads. The aggregate then grows with industry only, not with the 44M rows.
+        naf = self._lut_naf[flat]
+        tranche = np.where(ind | ((etat == 0) & (emp == 0)), tranche, d["tranche"].values.index(""))
         cy = np.zeros(len(nom), dtype=np.int32)
         cl = np.zeros(len(nom), dtype=np.int32)
         rows = np.flatnonzero(ind)
@@ -642,10 +643,13 @@ def aggregate_stock(
 ) -> tuple[pd.DataFrame, StockParseReport]:
     """Stream the stock and return establishment counts per commune x activity x state.
 
-    Output columns: codgeo, nomenclature, naf (sous-classe for industry, else division),
-    division, is_industrial, etat, employer, tranche, creation_year, closure_year, n_etab;
-    sorted by those keys. Size band, creation / closure years are filled for industrial rows only
-    (closure = year of ``dateDebut`` of a closed ``F`` establishment). Rows abroad (empty
+    Output columns: codgeo, nomenclature, naf (NAF rév. 2 sous-classe), division,
+    is_industrial, etat, employer, tranche, creation_year, closure_year, n_etab; sorted by
+    those keys. ``naf``, ``division``, creation / closure years are filled for industrial rows
+    only (closure = year of ``dateDebut`` of a closed ``F`` establishment); the size band for
+    industrial rows and for the active employers (A, O) of every sector; other sectors are
+    counted by commune x nomenclature x state x employer (x band when active employer), so the
+    aggregate grows with industry, not with the stock. Rows abroad (empty
     commune) are counted in ``report.foreign_rows``; commune codes outside the COG vintage
     in ``report.unknown_communes``; neither is in the output.
 
