@@ -30,8 +30,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import gen_sirene_stock as gen  # noqa: E402
 
 MEMBER = "StockEtablissement_utf8.csv"
-KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche",
-        "creation_year", "closure_year"]
+KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,6 @@ def reference(csv_bytes: bytes, known: set[str]) -> tuple[pd.DataFrame, int, dic
     codgeo = codes.arm_to_commune(codes.normalise_commune(df["codeCommuneEtablissement"]))
     div = df["activitePrincipaleEtablissement"].str[:2]
     ind = (df["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev2") & div.isin(INDUSTRIAL_DIVISIONS)
-    closed = ind & (df["etatAdministratifEtablissement"] == "F")
     active_employer = (df["etatAdministratifEtablissement"] == "A") & (df["caractereEmployeurEtablissement"] == "O")
     out = pd.DataFrame({
         "codgeo": codgeo, "nomenclature": df["nomenclatureActivitePrincipaleEtablissement"],
@@ -61,8 +59,6 @@ def reference(csv_bytes: bytes, known: set[str]) -> tuple[pd.DataFrame, int, dic
         "etat": df["etatAdministratifEtablissement"], "employer": df["caractereEmployeurEtablissement"],
         # band kept for industry and for the active employers of every sector (all-sector dominance)
         "tranche": df["trancheEffectifsEtablissement"].where(ind | active_employer, ""),
-        "creation_year": df["dateCreationEtablissement"].str[:4].where(ind, ""),
-        "closure_year": df["dateDebut"].str[:4].where(closed, ""),
     })
     unknown = ~foreign & ~codgeo.isin(known)
     unknown_counts = codgeo[unknown].value_counts().astype(int).to_dict()
@@ -181,7 +177,6 @@ def test_arrondissements_merge_into_one_group(tmp_path):
     df, rep = aggregate_stock(z, {"75056", "01001"})
     # 3 Paris rows with identical keys -> one group of 3; "1001" lost its zero -> 01001
     assert df[["codgeo", "n_etab"]].values.tolist() == [["01001", 1], ["75056", 3]]
-    assert df["creation_year"].tolist() == ["2010", "2010"]
 
 
 def test_large_employer_of_any_sector_reaches_the_all_sector_dominance_counts(tmp_path):

@@ -42,7 +42,7 @@ def test_stock_aggregate_counts(tmp_path):
     assert rep.unknown_communes == {"25134": 1}
     ind = df[df["is_industrial"]]
     assert ind.loc[(ind["etat"] == "A") & (ind["codgeo"] == "25056"), "n_etab"].sum() == 2
-    assert ind.loc[ind["etat"] == "F", "closure_year"].tolist() == ["2024"]
+    assert ind.loc[ind["etat"] == "F", ["codgeo", "naf", "n_etab"]].values.tolist() == [["25056", "25.62B", 1]]
     assert df.loc[df["codgeo"] == "75056", "n_etab"].sum() == 1
     assert not df.loc[df["nomenclature"] == "NAFRev1", "is_industrial"].any()
     assert df["n_etab"].sum() == 6  # 8 - abroad - unknown commune
@@ -106,6 +106,61 @@ def test_urssaf_negative_count_names_row_and_column(tmp_path):
     p.write_text(URSSAF_HEADER + "\nR;27;D;25;B;25056;GS1;x;2562B;1;1;-4;3\n", encoding="utf-8")
     with pytest.raises(TabularFileError, match=r"urssaf.csv: negative count at data row 2.*effectifs_salaries_2020"):
         urssaf.parse_urssaf(p, KNOWN)
+
+
+def _urssaf_random_file(path, rows: int, seed: int = 5):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    communes = np.array(["25056", "1001", "75112", "2A004", "99999", "75056"])  # 99999: outside the vintage
+    apes = np.array(["2562B", "1071C", "4711B", "2511Z", "8610Z", ""])
+    lines = [URSSAF_HEADER]
+    for _ in range(rows):
+        v = rng.integers(0, 50, 4).astype(str)
+        v[rng.random(4) < 0.2] = ""  # secret cells
+        lines.append(f"R;27;D;25;C;{rng.choice(communes)};GS;x;{rng.choice(apes)};" + ";".join(v))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _urssaf_reference(path, known):
+    """The whole file at once in plain pandas: the semantics the streaming parser must keep."""
+    from territoires_industrie import codes
+
+    df = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)  # an empty APE stays "" (not dropped)
+    for c in [c for c in df.columns if c[-4:].isdigit()]:
+        df[c] = pd.to_numeric(df[c].replace("", None)).astype("float64")
+    df["codgeo"] = codes.arm_to_commune(codes.normalise_commune(df["code_commune"]))
+    df["division"] = codes.naf_with_dot(df["code_ape"]).str[:2]
+    df = df[df["codgeo"].isin(known)]
+    w = df.groupby(["codgeo", "division"])[[c for c in df.columns if c[-4:].isdigit()]].sum(min_count=1)
+    out = []
+    for (com, div), r in w.iterrows():
+        for y in (2020, 2025):
+            out.append((com, div, y, r[f"nombre_d_etablissements_{y}"], r[f"effectifs_salaries_{y}"]))
+    return pd.DataFrame(out, columns=["codgeo", "division", "year", "n_etab", "jobs"])
+
+
+def test_urssaf_streamed_in_small_blocks_equals_the_whole_file_reference(tmp_path):
+    p = _urssaf_random_file(tmp_path / "urssaf.csv", 3000)
+    df, rep = urssaf.parse_urssaf(p, KNOWN, block_size=4096)  # ~60 blocks, same groups in many blocks
+    exp = _urssaf_reference(p, KNOWN)
+    assert rep["rows"] == 3000 and rep["unknown_commune_codes"] == 1 and rep["unknown_communes_sample"] == ["99999"]
+    assert list(df.columns) == ["codgeo", "division", "year", "n_etab", "jobs", "is_industrial"]
+    pd.testing.assert_frame_equal(df.drop(columns="is_industrial").astype({"codgeo": object, "division": object}),
+                                  exp.astype({"codgeo": object, "division": object}), check_dtype=True)
+    assert df["is_industrial"].tolist() == df["division"].isin(["10", "25"]).tolist()
+    whole, _ = urssaf.parse_urssaf(p, KNOWN)  # one block
+    pd.testing.assert_frame_equal(df, whole)
+
+
+def test_urssaf_negative_count_in_a_later_block_names_its_file_line(tmp_path):
+    p = _urssaf_random_file(tmp_path / "urssaf.csv", 2000)
+    lines = p.read_text().splitlines()
+    lines[1501] = lines[1501].rsplit(";", 1)[0] + ";-1"  # data row 1501 = file line 1502
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TabularFileError, match=r"negative count at data row 1502 .*effectifs_salaries_2025"):
+        urssaf.parse_urssaf(p, KNOWN, block_size=4096)
 
 
 def test_urssaf_latin1_file_is_refused_with_file_name(tmp_path):

@@ -63,16 +63,15 @@ def failures(dataset, df, settings, geo, vintage="v1", **ctx) -> tuple[dict, Har
 
 def sirene_agg() -> pd.DataFrame:
     return pd.DataFrame([
-        # codgeo, nomenclature, naf, division, is_industrial, etat, employer, tranche, creation, closure, n
-        ("2A004", "NAFRev2", "25.62B", "25", True, "A", "O", "11", "2010", "", 3),
-        ("2A004", "NAFRev2", "47", "47", False, "A", "N", "NN", "", "", 5),
-        ("2A006", "NAFRev2", "33.12Z", "33", True, "A", "O", "12", "2015", "", 2),
-        ("2B002", "NAFRev2", "10.71C", "10", True, "F", "N", "00", "2001", "2024", 1),
-        ("2B005", "NAFRev1", "52", "52", False, "F", "", "", "", "", 2),
+        # codgeo, nomenclature, naf, division, is_industrial, etat, employer, tranche, n
+        ("2A004", "NAFRev2", "25.62B", "25", True, "A", "O", "11", 3),
+        ("2A004", "NAFRev2", "", "", False, "A", "N", "", 5),
+        ("2A006", "NAFRev2", "33.12Z", "33", True, "A", "O", "12", 2),
+        ("2B002", "NAFRev2", "10.71C", "10", True, "F", "N", "00", 1),
+        ("2B005", "NAFRev1", "", "", False, "F", "", "", 2),
     ], columns=["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche",
-                "creation_year", "closure_year", "n_etab"]).astype(
-        {c: S for c in ["codgeo", "nomenclature", "naf", "division", "etat", "employer", "tranche", "creation_year",
-                        "closure_year"]})
+                "n_etab"]).astype(
+        {c: S for c in ["codgeo", "nomenclature", "naf", "division", "etat", "employer", "tranche"]})
 
 
 def urssaf_df() -> pd.DataFrame:
@@ -208,7 +207,7 @@ def test_sirene_bad_codes_fail_and_are_quarantined(settings, geo):
 def test_sirene_duplicates_fail(settings, geo):
     df = pd.concat([sirene_agg(), sirene_agg().iloc[[1]]], ignore_index=True)
     got, _ = failures("sirene_stock", df, settings, geo)
-    key = "codgeo, nomenclature, naf, division, is_industrial, etat, employer, tranche, creation_year, closure_year"
+    key = "codgeo, nomenclature, naf, division, is_industrial, etat, employer, tranche"
     assert got == {("expect_compound_columns_to_be_unique", key): 2}  # both copies flagged
 
 

@@ -51,8 +51,6 @@ GROUP_KEYS = [
     "etatAdministratifEtablissement",
     "caractereEmployeurEtablissement",
     "trancheEffectifsEtablissement",
-    "creation_year",
-    "closure_year",
 ]
 #: Establishment size bands (INSEE) -> (min, max) salaried employees.
 TRANCHE_BOUNDS = {
@@ -354,8 +352,8 @@ class _Dictionary:
         return idx.to_numpy() if isinstance(idx, pa.ChunkedArray) else idx.to_numpy(zero_copy_only=False)
 
 
-_COMPONENTS = ("commune", "nomenclature", "naf", "etat", "employer", "tranche", "creation_year", "closure_year")
-_INITIAL_BITS = (17, 3, 11, 2, 2, 5, 8, 8)  # 56 of 64 bits; widened on demand
+_COMPONENTS = ("commune", "nomenclature", "naf", "etat", "employer", "tranche")
+_INITIAL_BITS = (17, 3, 11, 2, 2, 5)  # 40 of 64 bits; widened on demand
 
 
 class _Layout:
@@ -439,7 +437,7 @@ class _StockAggregator:
         self.dicts = {
             "commune": _Dictionary(), "nomenclature": _Dictionary(["NAFRev2"]), "naf_raw": _Dictionary(),
             "naf": _Dictionary([""]), "etat": _Dictionary(["A", "F"]), "employer": _Dictionary(["O", "N", ""]),
-            "tranche": _Dictionary(["NN", ""]), "year": _Dictionary([""]),
+            "tranche": _Dictionary(["NN", ""]),
         }
         self.layout = _Layout(_INITIAL_BITS)
         self.counter = _Counter()
@@ -463,7 +461,7 @@ class _StockAggregator:
         self._lut_shape = (len(noms), len(nafs))
 
     def _check_layout(self) -> None:
-        sizes = [len(self.dicts[k if k not in ("creation_year", "closure_year") else "year"]) for k in _COMPONENTS]
+        sizes = [len(self.dicts[k]) for k in _COMPONENTS]
         if all(s <= 1 << b for s, b in zip(sizes, self.layout.bits)):
             return
         bits = [max(b, int(s - 1).bit_length() + 1) if s > 1 << b else b for s, b in zip(sizes, self.layout.bits)]
@@ -497,17 +495,8 @@ class _StockAggregator:
         # reads. The aggregate then grows with industry only, not with the 44M rows.
         naf = self._lut_naf[flat]
         tranche = np.where(ind | ((etat == 0) & (emp == 0)), tranche, d["tranche"].values.index(""))
-        cy = np.zeros(len(nom), dtype=np.int32)
-        cl = np.zeros(len(nom), dtype=np.int32)
-        rows = np.flatnonzero(ind)
-        if len(rows):
-            take = pa.array(rows)
-            cy[rows] = d["year"].codes(pc.utf8_slice_codeunits(col("dateCreationEtablissement").take(take), 0, 4))
-            closed = rows[etat[rows] == 1]  # "F" is code 1 by construction
-            if len(closed):
-                cl[closed] = d["year"].codes(pc.utf8_slice_codeunits(col("dateDebut").take(pa.array(closed)), 0, 4))
         self._check_layout()
-        self.counter.add(self.layout.encode([com, nom, naf, etat, emp, tranche, cy, cl]))
+        self.counter.add(self.layout.encode([com, nom, naf, etat, emp, tranche]))
         mx = pc.max(col("dateDernierTraitementEtablissement")).as_py()
         if mx and (self.as_of is None or mx > self.as_of):
             self.as_of = mx
@@ -540,7 +529,7 @@ class _StockAggregator:
         codgeo_rank = np.full(len(norm), -1, dtype=np.int32)
         codgeo_rank[known] = np.searchsorted(np.array(codgeo_values, dtype=object), norm[known]).astype(np.int32)
         sorted_values, ranks = [codgeo_values], [codgeo_rank]
-        for name in ("nomenclature", "naf", "etat", "employer", "tranche", "year", "year"):
+        for name in ("nomenclature", "naf", "etat", "employer", "tranche"):
             vals = d[name].values
             order = sorted(range(len(vals)), key=vals.__getitem__)
             rank = np.empty(len(vals), dtype=np.int32)
@@ -564,7 +553,7 @@ class _StockAggregator:
             final, counts = final[starts], np.add.reduceat(counts, starts, dtype=np.int64)
         del starts
         # materialise the strings, one column at a time
-        names = ["codgeo", "nomenclature", "naf", "etat", "employer", "tranche", "creation_year", "closure_year"]
+        names = ["codgeo", "nomenclature", "naf", "etat", "employer", "tranche"]
         columns: dict[str, object] = {}
         nom_rank = naf_rank = None
         for i, name in enumerate(names):
@@ -583,7 +572,7 @@ class _StockAggregator:
         columns["n_etab"] = counts.astype(np.int64)
         columns["codgeo"] = pd.arrays.ArrowStringArray(columns["codgeo"]._pa_array)  # "string" (pd.NA) dtype
         order_cols = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche",
-                      "creation_year", "closure_year", "n_etab"]
+                      "n_etab"]
         return pd.DataFrame({c: columns.pop(c) for c in order_cols}, copy=False)
 
 
@@ -644,12 +633,12 @@ def aggregate_stock(
     """Stream the stock and return establishment counts per commune x activity x state.
 
     Output columns: codgeo, nomenclature, naf (NAF rév. 2 sous-classe), division,
-    is_industrial, etat, employer, tranche, creation_year, closure_year, n_etab; sorted by
-    those keys. ``naf``, ``division``, creation / closure years are filled for industrial rows
-    only (closure = year of ``dateDebut`` of a closed ``F`` establishment); the size band for
-    industrial rows and for the active employers (A, O) of every sector; other sectors are
-    counted by commune x nomenclature x state x employer (x band when active employer), so the
-    aggregate grows with industry, not with the stock. Rows abroad (empty
+    is_industrial, etat, employer, tranche, n_etab; sorted by those keys. ``naf`` and
+    ``division`` are filled for industrial rows only; the size band for industrial rows and for
+    the active employers (A, O) of every sector; other sectors are counted by commune x
+    nomenclature x state x employer (x band when active employer). The aggregate is thus
+    bounded by the number of communes x industrial activities, not by the stock: creation
+    and closure dates stay at establishment level, in the industrial extract. Rows abroad (empty
     commune) are counted in ``report.foreign_rows``; commune codes outside the COG vintage
     in ``report.unknown_communes``; neither is in the output.
 

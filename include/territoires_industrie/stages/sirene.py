@@ -19,8 +19,7 @@ from .common import load_geography
 from .geography import already_staged, load_passage, passage_codes, provenance, remap_counts
 
 log = logging.getLogger(__name__)
-AGG_KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche",
-            "creation_year", "closure_year"]
+AGG_KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche"]
 
 def run_sirene(settings: Settings | None = None) -> dict:
     from ..sources import sirene

@@ -279,9 +279,8 @@ def geography_metrics(df, context):
 
 # --------------------------------------------------------------------------- sirene_stock
 SIRENE_REQUIRED = ("codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche",
-                   "creation_year", "closure_year", "n_etab")
-SIRENE_KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche",
-               "creation_year", "closure_year"]
+                   "n_etab")
+SIRENE_KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche"]
 
 
 def prepare_sirene_stock(df, refs, context):
@@ -311,12 +310,8 @@ def sirene_stock_suite(refs: References, columns=()):
         expectation("ExpectColumnValuesToBeInSet", kind="keys", column="nomenclature",
                     value_set=list(SIRENE_NOMENCLATURES), severity=SOFT,
                     description="nomenclature: a known activity nomenclature (a new one, e.g. NAF 2025, is reported)"),
-        expectation("ExpectColumnValuesToMatchRegex", kind="keys", column="creation_year",
-                    regex=YEAR_OR_EMPTY_PATTERN, description="creation_year: 4 digits or empty"),
-        expectation("ExpectColumnValuesToMatchRegex", kind="keys", column="closure_year",
-                    regex=YEAR_OR_EMPTY_PATTERN, description="closure_year: 4 digits or empty"),
         expectation("ExpectCompoundColumnsToBeUnique", kind="keys", column_list=SIRENE_KEYS,
-                    description="one aggregate row per commune x activity x state x employer x band x years"),
+                    description="one aggregate row per commune x activity x state x employer x band"),
         expectation("ExpectColumnValuesToBeBetween", kind="range", column="n_etab", min_value=1,
                     description="n_etab: every aggregate row counts at least one establishment"),
         _departements_complete(refs, "establishments"),
