@@ -20,12 +20,20 @@ DATASET_ID = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last"
 EXPORT_URL = f"https://open.urssaf.fr/api/explore/v2.1/catalog/datasets/{DATASET_ID}/exports/csv"
 
 
-def parse_urssaf(path: Path, known_communes: set[str], years: range | None = None) -> tuple[pd.DataFrame, dict]:
+def parse_urssaf(path: Path, known_communes: set[str], years: range | None = None,
+                 block_size: int = 16 << 20) -> tuple[pd.DataFrame, dict]:
     """Wide -> long. Returns (codgeo, division, is_industrial, year, n_etab, jobs) and a report.
 
     Year columns are discovered by regex (``effectifs_salaries_2025``...). Empty cells are
     missing (secret or absent), never zero; negative counts are an error naming the row.
+
+    The file is streamed in blocks of ``block_size`` bytes: each block is summed to
+    commune x division while still wide (an APE sous-classe -> division sum divides the rows),
+    the partial sums are merged, and the long table is laid out straight from the wide
+    matrix (rows already in (codgeo, division) order, years in order: no sort, no stack).
+    Memory is about the wide sums plus the long output, not the file.
     """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -43,10 +51,12 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
             year_cols[c] = (m.group(1), int(m.group(2)))
     if not any(k == "effectifs_salaries" for k, _ in year_cols.values()):
         raise TabularFileError(f"{path.name}: no effectifs_salaries_YYYY column found (columns: {header[:10]}...)")
-    cols = [c for c in base_cols if c in ("code_commune", "code_ape")] + list(year_cols)
+    value_cols = list(year_cols)
+    cols = [c for c in base_cols if c in ("code_commune", "code_ape")] + value_cols
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
+            read_options=pacsv.ReadOptions(block_size=block_size),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(
                 include_columns=cols,
@@ -54,51 +64,93 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, list(year_cols)) or exc}") from exc
-    df = table.to_pandas()
-    if df.empty:
+        raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, value_cols) or exc}") from exc
+
+    rows = repaired = 0
+    unknown_rows: dict[str, int] = {}
+    partials: list[pd.DataFrame] = []
+    next_log, t_log = 500_000, time.perf_counter()
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, value_cols) or exc}") from exc
+        df = batch.to_pandas()
+        neg = (df[value_cols] < 0).any(axis=1)
+        if neg.any():
+            i = int(neg.to_numpy().nonzero()[0][0])
+            bad = [c for c in value_cols if df[c].iat[i] < 0]
+            raise TabularFileError(f"{path.name}: negative count at data row {rows + i + 2} (file line), column(s) {bad}")
+        rows += len(df)
+        df["codgeo"] = codes.arm_to_commune(codes.normalise_commune(df["code_commune"]))
+        repaired += int((df["code_commune"].astype("string").str.len() == 4).sum())
+        df["division"] = codes.naf_with_dot(df["code_ape"]).str[:2]
+        unknown = ~df["codgeo"].isin(known_communes)
+        if unknown.any():
+            for code, n in df.loc[unknown, "codgeo"].dropna().value_counts().items():
+                unknown_rows[code] = unknown_rows.get(code, 0) + int(n)
+            df = df[~unknown]
+        partials.append(df.groupby(["codgeo", "division"], sort=False)[value_cols].sum(min_count=1))
+        del df
+        if rows >= next_log:
+            el = time.perf_counter() - t_log
+            log.info("%s: %d rows read (%.0f rows/s)", path.name, rows, rows / el if el else 0.0)
+            next_log += 500_000
+    if rows == 0:
         raise TabularFileError(f"{path.name}: header only, no data rows")
-    neg = (df[list(year_cols)] < 0).any(axis=1)
-    if neg.any():
-        i = int(neg.idxmax())
-        bad = [c for c in year_cols if df.at[i, c] < 0]
-        raise TabularFileError(f"{path.name}: negative count at data row {i + 2} (file line), column(s) {bad}")
-    df["codgeo"] = codes.arm_to_commune(codes.normalise_commune(df["code_commune"]))
-    repaired = int((df["code_commune"].astype("string").str.len() == 4).sum())
-    naf = codes.naf_with_dot(df["code_ape"])
-    df["division"] = naf.str[:2]
-    unknown = ~df["codgeo"].isin(known_communes)
     report = {
         "file": path.name,
-        "rows": int(len(df)),
+        "rows": rows,
         "years": sorted({y for _, y in year_cols.values()}),
         "commune_codes_zero_padded": repaired,
-        "unknown_commune_codes": int(df.loc[unknown, "codgeo"].nunique()),
-        "unknown_communes_sample": sorted(df.loc[unknown, "codgeo"].dropna().unique().tolist())[:20],
+        "unknown_commune_codes": len(unknown_rows),
+        "unknown_communes_sample": sorted(unknown_rows)[:20],
     }
-    if unknown.any():
-        log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name, int(unknown.sum()),
-                    report["unknown_commune_codes"], report["unknown_communes_sample"])
-    df = df[~unknown]
-    # Sum the commune x APE rows to commune x division while still wide (far fewer rows), then
-    # reshape each measure to long: memory stays close to the size of the file itself.
-    wide = df.groupby(["codgeo", "division"], sort=True)[list(year_cols)].sum(min_count=1)
-    years = sorted({y for _, y in year_cols.values()})
+    if unknown_rows:
+        log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name,
+                    sum(unknown_rows.values()), report["unknown_commune_codes"], report["unknown_communes_sample"])
+    wide = partials[0] if len(partials) == 1 else pd.concat(partials)
+    del partials
+    if len(wide.index) and not wide.index.is_unique:
+        wide = wide.groupby(level=["codgeo", "division"], sort=False).sum(min_count=1)
+    wide = wide.sort_index()
+    # long layout: row r of the wide sums -> len(years) consecutive rows, years ascending
+    years_sorted = sorted({y for _, y in year_cols.values()})
+    n_groups, n_years = len(wide), len(years_sorted)
     measures = {}
-    for measure in ("nombre_d_etablissements", "effectifs_salaries"):
+    for measure, name in (("nombre_d_etablissements", "n_etab"), ("effectifs_salaries", "jobs")):
         by_year = {y: c for c, (k, y) in year_cols.items() if k == measure}
-        m = pd.DataFrame({y: wide[by_year[y]] if y in by_year else float("nan") for y in years}, index=wide.index)
-        m.columns.name = "year"
-        measures[measure] = m.stack(future_stack=True)
-    out = pd.DataFrame(measures).reset_index()
-    out["year"] = out["year"].astype("int64")
-    out = out.rename(columns={"nombre_d_etablissements": "n_etab", "effectifs_salaries": "jobs"})
-    out["is_industrial"] = out["division"].isin(INDUSTRIAL_DIVISIONS)
-    out = out.sort_values(["codgeo", "division", "year"]).reset_index(drop=True)
+        m = np.full((n_groups, n_years), np.nan)
+        for j, y in enumerate(years_sorted):
+            if y in by_year:
+                m[:, j] = wide[by_year[y]].to_numpy(dtype="float64")
+        measures[name] = m.ravel()
+    codgeo_idx = wide.index.get_level_values("codgeo")
+    division_idx = wide.index.get_level_values("division")
+    del wide
+    take = pa.array(np.repeat(np.arange(n_groups, dtype=np.int64), n_years))
+    division = _strings(division_idx, take)
+    out = pd.DataFrame({
+        "codgeo": _strings(codgeo_idx, take),
+        "division": division,
+        "year": np.tile(np.asarray(years_sorted, dtype="int64"), n_groups),
+        "n_etab": measures.pop("n_etab"),
+        "jobs": measures.pop("jobs"),
+        "is_industrial": division.isin(list(INDUSTRIAL_DIVISIONS)),
+    }, copy=False)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
-    log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, len(df), len(out), report["seconds"])
+    log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, rows, len(out), report["seconds"])
     return out, report
+
+
+def _strings(values: pd.Index, take) -> pd.api.extensions.ExtensionArray:
+    """``values[take]`` as a pandas ``str`` (Arrow-backed) array, taken in Arrow (no objects)."""
+    import pyarrow as pa
+
+    return pa.array(values.astype(str).to_numpy(dtype=object), pa.large_string()).take(take).to_pandas().array
 
 
 def _locate_bad_number(path: Path, sep: str, year_cols: list[str]) -> str | None:
