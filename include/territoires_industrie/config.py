@@ -17,6 +17,10 @@ the same names. Nothing is read at import time; call :func:`get_settings`.
 | ``TI_URL_BDM`` | ``https://bdm.insee.fr/series/sdmx`` | BDM SDMX web service |
 | ``TI_URL_MELODI`` | ``https://api.insee.fr/melodi`` | Melodi API (census) |
 | ``TI_URL_URSSAF`` | ``https://open.urssaf.fr/api/explore/v2.1`` | open.urssaf.fr (Opendatasoft) API |
+| ``TI_URL_GEOPF`` | ``https://data.geopf.fr/telechargement/download`` | IGN Géoplateforme downloads (ADMIN EXPRESS COG CARTO) |
+| ``TI_URL_ADMIN_EXPRESS`` | – | full URL of the ADMIN EXPRESS COG CARTO ``.7z`` (replaces the one built from the COG year) |
+| ``TI_ADMIN_EXPRESS_EDITION`` | by COG year (2023 ``2023-05-03``…) | ADMIN EXPRESS edition for a COG year missing from the table |
+| ``TI_FETCH_GEOMETRY`` | ``1`` | ``0``: live geography does not fetch the map geometries (the report says the map is unavailable) |
 | ``TI_HTTP_*`` | see ``http.py`` | timeouts, retries, backoff, Retry-After cap, retry budget, INSEE rate (``30/60``) |
 | ``TI_SIRENE_FORMAT`` | ``zip`` | ``parquet`` prefers the official Parquet twin of the SIRENE stock |
 | ``TI_COG_YEAR`` | ``2023`` | COG vintage of the live geography (``TI_GEO_URL_<KEY>`` overrides a file's URL) |

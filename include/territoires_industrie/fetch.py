@@ -57,7 +57,7 @@ SAMPLE_ASOF = {
 #: every source key that live mode knows how to fetch
 LIVE_SOURCES = (
     "sirene_stock", "sirene_history", "sirene_updates", "urssaf", "chomage_ze", "chomage_bdm", "census",
-    "geo_cog", "geo_appartenance", "geo_epci", "geo_ze", "geo_passage", "ti_2023", "ti_2023_grpt",
+    "geo_cog", "geo_appartenance", "geo_epci", "geo_ze", "geo_passage", "geo_admin_express", "ti_2023", "ti_2023_grpt",
 )
 STATE_FILE = "_state.json"
 

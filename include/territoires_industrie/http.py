@@ -22,6 +22,7 @@ tests point them at a local replay server:
 | ``TI_URL_BDM`` | ``https://bdm.insee.fr/series/sdmx`` |
 | ``TI_URL_MELODI`` | ``https://api.insee.fr/melodi`` |
 | ``TI_URL_URSSAF`` | ``https://open.urssaf.fr/api/explore/v2.1`` |
+| ``TI_URL_GEOPF`` | ``https://data.geopf.fr/telechargement/download`` (IGN Géoplateforme downloads) |
 
 Retry/timeout knobs: ``TI_HTTP_CONNECT_TIMEOUT`` (10 s), ``TI_HTTP_READ_TIMEOUT`` (120 s),
 ``TI_HTTP_MAX_RETRIES`` (6), ``TI_HTTP_BACKOFF_BASE`` (2 s), ``TI_HTTP_BACKOFF_CAP`` (120 s),
@@ -58,6 +59,7 @@ DEFAULT_URLS = {
     "bdm": "https://bdm.insee.fr/series/sdmx",
     "melodi": "https://api.insee.fr/melodi",
     "urssaf": "https://open.urssaf.fr/api/explore/v2.1",
+    "geopf": "https://data.geopf.fr/telechargement/download",
 }
 URL_ENV = {name: f"TI_URL_{name.upper()}" for name in DEFAULT_URLS}
 #: APIs whose calls go through a client-side rate limiter (same quota for each: INSEE public plan).
@@ -340,7 +342,8 @@ def verify_parquet(path: Path, label: str | None = None) -> None:
 
 def check_content(path: Path, expect: str | None, label: str | None = None) -> None:
     """Content checks by expected kind: zip/xlsx (every member's CRC), parquet (magic + footer),
-    csv/json/xml/text (not an HTML page, not empty)."""
+    7z (signature; its index is read by the caller's validator), csv/json/xml/text (not an HTML
+    page, not empty)."""
     name = label or Path(path).name
     size = Path(path).stat().st_size
     if size == 0:
@@ -354,6 +357,10 @@ def check_content(path: Path, expect: str | None, label: str | None = None) -> N
         verify_zip(path, name)
     elif expect == "parquet":
         verify_parquet(path, name)
+    elif expect == "7z":
+        if not head.startswith(b"7z\xbc\xaf\x27\x1c"):
+            kind = "an HTML page" if looks_like_html(head) else f"bytes {head[:16]!r}"
+            raise DownloadError(f"{name}: expected a 7z archive, received {kind}")
     elif expect in ("csv", "json", "xml", "text") and looks_like_html(head):
         raise DownloadError(f"{name}: expected {expect}, received an HTML page: {head[:120]!r}")
 

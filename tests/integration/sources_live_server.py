@@ -1,7 +1,8 @@
 """A local replay of the official endpoints (pytest-httpserver on 127.0.0.1), serving small
 responses in the real formats: data.gouv dataset JSON, SIRENE zip / Parquet, API Sirene JSON
 pages with cursors, open.urssaf.fr CSV export, INSEE xlsx with the header on row 6 (inside
-zips like the real files), BDM SDMX-ML StructureSpecificData, Melodi JSON pages.
+zips like the real files), BDM SDMX-ML StructureSpecificData, Melodi JSON pages, the IGN
+ADMIN EXPRESS COG CARTO 7z (shapefiles) at its real path.
 
 The mini universe: 6 communes of COG 2023 (01001, 21054, 21231, 25056, 2A004, 75056), an old
 code 21999 (merged into 21231), a split code 25999 (-> 25056 and 21054), Paris arrondissements.
@@ -438,6 +439,30 @@ def datagouv_ti(url_for) -> dict:
     ]}
 
 
+# --- IGN ADMIN EXPRESS COG CARTO (map geometries) ------------------------------------------------
+ADMIN_EXPRESS_EDITION = "2023-05-03"  # the edition of COG 2023
+#: south-west corner of each commune's 0.05° square (near the real places; all in metropolitan France)
+POSITIONS = {"01001": (4.90, 46.10), "21054": (5.00, 47.30), "21231": (5.00, 47.35), "25056": (6.00, 47.20),
+             "2A004": (8.70, 41.90), "75056": (2.30, 48.80)}
+
+
+def admin_express_7z() -> bytes:
+    """The archive in the real layout: one square per commune of the mini universe (Dijon and
+    Fontaine-lès-Dijon adjacent), EPCI = union of their communes."""
+    from ..unit import admin_express_fixture as fx
+
+    communes = [(c[0], c[1], c[2], c[5], 0, 0) for c in COMMUNES]
+    return fx.archive_bytes(ADMIN_EXPRESS_EDITION, communes=communes, epci_names={c[2]: c[3] for c in COMMUNES},
+                            positions=POSITIONS, size=0.05)
+
+
+def admin_express_path(edition: str = ADMIN_EXPRESS_EDITION) -> str:
+    """Its real path on the IGN download service, under the replayed ``TI_URL_GEOPF``."""
+    from territoires_industrie.sources.admin_express import archive_path
+
+    return "/geopf/" + archive_path(edition)
+
+
 # --- wiring ---------------------------------------------------------------------------------------
 FILES = "/fr/statistiques/fichier"
 
@@ -481,6 +506,9 @@ def serve_universe(httpserver, tmp_key: str = "TEST-KEY-not-a-real-one-4242", si
     for ds in ("DS_RP_SERIE_HISTORIQUE", "DS_RP_POPULATION_PRINC", "DS_RP_EMPLOI_LR_PRINC", "DS_RP_EMPLOI_LT_PRINC"):
         httpserver.expect_request(f"/melodi/catalog/{ds}").respond_with_json({"identifier": ds, "modified": "2024-06-27"})
     httpserver.expect_request(re.compile(r"^/melodi/data/.+")).respond_with_handler(melodi_handler(calls["melodi"]))
+    httpserver.expect_request(admin_express_path()).respond_with_data(
+        admin_express_7z(), content_type="application/x-7z-compressed",
+        headers={"ETag": '"adminexpress-2023-05-03"', "Last-Modified": "Wed, 03 May 2023 10:00:00 GMT"})
     return calls
 
 
@@ -490,7 +518,7 @@ def live_env(monkeypatch, httpserver, tmp_path: Path, **extra) -> None:
     env = {
         "TI_DATA_DIR": str(tmp_path / "data"), "TI_SOURCE_MODE": "live",
         "TI_URL_DATAGOUV": u("/api/1"), "TI_URL_INSEE_API": u("/api-sirene/3.11"), "TI_URL_INSEE_FILES": u("/"),
-        "TI_URL_BDM": u("/bdm"), "TI_URL_MELODI": u("/melodi"), "TI_URL_URSSAF": u("/ods"),
+        "TI_URL_BDM": u("/bdm"), "TI_URL_MELODI": u("/melodi"), "TI_URL_URSSAF": u("/ods"), "TI_URL_GEOPF": u("/geopf"),
         "TI_HTTP_BACKOFF_BASE": "0.01", "TI_HTTP_BACKOFF_CAP": "0.05", "TI_HTTP_RETRY_AFTER_CAP": "0.05",
         "TI_HTTP_MAX_RETRIES": "3", "TI_HTTP_READ_TIMEOUT": "2", "TI_HTTP_CONNECT_TIMEOUT": "2",
         "TI_HTTP_RATE_INSEE": "100000/60", "TI_COG_YEAR": "2023",
@@ -499,3 +527,7 @@ def live_env(monkeypatch, httpserver, tmp_path: Path, **extra) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("TI_SIRENE_FORMAT", raising=False)
+    for k in ("TI_URL_ADMIN_EXPRESS", "TI_GEO_URL_GEO_ADMIN_EXPRESS", "TI_ADMIN_EXPRESS_EDITION", "TI_FETCH_GEOMETRY",
+              "TI_GEOMETRY_DIR"):
+        if k not in extra:
+            monkeypatch.delenv(k, raising=False)

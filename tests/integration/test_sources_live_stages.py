@@ -69,7 +69,7 @@ def test_live_chain_geography_sirene_employment(live, httpserver, gates):
     active_ind = agg[agg["is_industrial"] & (agg["etat"] == "A")].groupby("codgeo")["n_etab"].sum().to_dict()
     assert active_ind == {"21054": 2, "21231": 1, "75056": 1}  # 21999 -> 21231, 75101 -> 75056
     closed = agg[agg["etat"] == "F"]
-    assert closed[["codgeo", "closure_year", "n_etab"]].values.tolist() == [["2A004", "2024", 1]]
+    assert closed[["codgeo", "naf", "n_etab"]].values.tolist() == [["2A004", "25.62B", 1]]
     rep = json.loads((sfolder / "parse_report.json").read_text())
     assert rep["passage"]["mapped"] == {"21999": "21231"}
     assert rep["passage"]["unmappable"] == ["25999"] and rep["passage"]["split"] == ["25999"]
@@ -112,3 +112,95 @@ def test_sample_mode_geography_has_no_passage_and_reports_unknown_codes(tmp_path
     df = pd.DataFrame({"codgeo": ["21054", "21999"], "n": [1, 2]})
     out, rep = remap_counts(df, None, {"21054"}, ["codgeo"], ["n"])
     assert out.equals(df) and rep["unmappable_count"] == 0
+
+
+# --- official geometries (IGN ADMIN EXPRESS COG CARTO) -------------------------------------------
+def geojson_codes(path) -> set[str]:
+    return {f["properties"]["code"] for f in json.loads(path.read_text(encoding="utf-8"))["features"]}
+
+
+def staged_codes(folder) -> tuple[set[str], set[str]]:
+    return set(pd.read_parquet(folder / "epci.parquet")["epci"]), set(pd.read_parquet(folder / "ze.parquet")["ze2020"])
+
+
+def test_live_geography_writes_the_official_geometries(live, httpserver, gates):
+    from shapely.geometry import shape
+    from territoires_industrie.report.geometry import load_geometries
+    from territoires_industrie.sources import admin_express as ax
+    from territoires_industrie.stages.geography import run_geography
+
+    out = run_geography(live)
+    g = out["geometry"]
+    name = ax.archive_name(srv.ADMIN_EXPRESS_EDITION)
+    assert g["status"] == "ok" and g["edition"] == "2023-05-03" and g["file"] == name and g["archive_bytes"] > 0
+    assert g["epci"]["vintage_without_shape_count"] == 0 and g["ze"]["without_shape_count"] == 0
+    assert g["communes"]["vintage_without_shape_count"] == 0 and g["communes"]["epci_disagreements_count"] == 0
+    assert (live.raw_dir / "geo_admin_express" / "2023-05-03" / name).exists()  # landed like every raw file
+
+    _, folder = storage.current(live.staging_dir, "geography")
+    epci, ze = staged_codes(folder)
+    assert geojson_codes(folder / "geometry" / "epci.geojson") == epci and len(epci) == 5
+    assert geojson_codes(folder / "geometry" / "ze.geojson") == ze and len(ze) == 5
+    rep = json.loads((folder / "parse_report.json").read_text())["geometry"]
+    assert rep["status"] == "ok" and rep["raw_sha256"] and rep["files"]["ze.geojson"] > 0
+    assert "http" not in json.dumps({k: v for k, v in rep.items() if k != "raw_path"})  # no URL in the report
+    zes = {f["properties"]["code"]: f for f in json.loads((folder / "geometry" / "ze.geojson").read_text())["features"]}
+    dijon = shape(zes["2702"]["geometry"])  # Dijon + Fontaine-lès-Dijon dissolved: one 0.05 x 0.10 rectangle
+    assert dijon.geom_type == "Polygon" and dijon.area == pytest.approx(0.05 * 0.10, rel=1e-6)
+    assert zes["2702"]["properties"] == {"code": "2702", "nom": "Dijon", "communes": 2}
+
+    # the report's loader finds them in the current partition and draws every territory
+    geos = load_geometries({"epci": epci, "ze": ze}, settings=live)
+    assert set(geos) == {"epci", "ze"}
+    assert set(geos["epci"].shapes) == epci and set(geos["ze"].shapes) == ze and geos["ze"].unmatched_features == 0
+
+    # unchanged upstream (same ETag): nothing rebuilt, the geometry stays
+    again = run_geography(live)
+    assert again["skipped"] is True and again["geometry"]["status"] == "ok"
+    assert count(httpserver, srv.admin_express_path()) == 2
+    assert geojson_codes(folder / "geometry" / "epci.geojson") == epci
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_geometry_download_failure_never_fails_the_geography(live, httpserver, gates, monkeypatch, status):
+    from territoires_industrie.report.geometry import load_geometries
+    from territoires_industrie.stages.geography import run_geography
+
+    monkeypatch.setenv("TI_HTTP_MAX_RETRIES", "0")
+    httpserver.expect_oneshot_request(srv.admin_express_path()).respond_with_data("unavailable", status=status)
+    out = run_geography(live)
+    assert (out["vintage"], out["communes"], out["epci"], out["ze"]) == ("2023", 6, 5, 5)  # indicators' inputs staged
+    g = out["geometry"]
+    assert g["status"] == "unavailable" and f"HTTP {status}" in g["reason"] and g["previous_kept"] is False
+    _, folder = storage.current(live.staging_dir, "geography")
+    assert json.loads((folder / "parse_report.json").read_text())["geometry"]["status"] == "unavailable"
+    assert not (folder / "geometry").exists()
+    assert load_geometries({"epci": staged_codes(folder)[0], "ze": staged_codes(folder)[1]}, settings=live) == {}
+    assert not list((live.raw_dir / "geo_admin_express").glob("20*"))  # nothing landed
+
+    # the archive is back: only the geometry is built, then everything is skipped
+    again = run_geography(live)
+    assert again["skipped"] is False and again["rebuilt"] == ["geometry"] and again["geometry"]["status"] == "ok"
+    assert geojson_codes(folder / "geometry" / "ze.geojson") == staged_codes(folder)[1]
+    assert json.loads((folder / "parse_report.json").read_text())["geometry"]["status"] == "ok"
+    assert run_geography(live)["skipped"] is True
+    assert [g[0] for g in gates] == ["geography"]  # the vintage itself was built (and gated) once
+
+
+def test_bad_geometry_archive_is_reported_and_switch_off(live, httpserver, gates, monkeypatch):
+    from territoires_industrie.stages.geography import run_geography
+
+    from ..unit import admin_express_fixture as fx
+
+    lambert = fx.archive_bytes(srv.ADMIN_EXPRESS_EDITION, prj=fx.LAMBERT93_PRJ)
+    httpserver.expect_oneshot_request(srv.admin_express_path()).respond_with_data(lambert)
+    out = run_geography(live)
+    g = out["geometry"]
+    assert g["status"] == "unavailable" and "EPCI.prj" in g["reason"] and "WGS84G" in g["reason"]
+    assert out["communes"] == 6 and not (storage.current(live.staging_dir, "geography")[1] / "geometry").exists()
+
+    monkeypatch.setenv("TI_FETCH_GEOMETRY", "0")
+    before = count(httpserver, srv.admin_express_path())
+    off = run_geography(live)
+    assert off["skipped"] is True and off["geometry"]["status"] == "disabled"
+    assert count(httpserver, srv.admin_express_path()) == before  # not even asked

@@ -7,6 +7,7 @@
 | ``geo_appartenance`` | ``fichier/7671844/table-appartenance-geo-communes-Y.zip`` (≤ 2023: ``-YY.zip``) | sheets COM (commune -> EPCI, ZE2020, DEP, REG) and ARM (arrondissement -> commune) |
 | ``geo_passage`` | ``fichier/7671867/table_passage_geo2003_geoY.zip`` [?] page id for Y ≠ 2025 | sheet "Table de passage" (CODGEO_INI -> CODGEO_Y) |
 | ``geo_cog`` | ``fichier/<page>/v_commune_Y.csv`` (pages: 2025 8377162; 2024 7766585 [?]; 2023 6800675 [?]) | TYPECOM, COM, DEP, REG, COMPARENT |
+| ``geo_admin_express`` | IGN ADMIN EXPRESS COG CARTO (WGS84G, 7z) of COG Y, see :mod:`.admin_express` | layers EPCI, COMMUNE (report map) |
 
 The year is ``TI_COG_YEAR`` (default 2023: the vintage of the Territoires d'industrie 2023-2027
 list). Any file's path can be overridden with ``TI_GEO_URL_<KEY>`` (e.g. ``TI_GEO_URL_GEO_PASSAGE``;
@@ -161,6 +162,10 @@ def acquire(client, settings, key: str, year: int | None = None, **_):
     """Land one geography file in ``raw/<key>/<year>/`` after checking its sheets/columns by name."""
     from ..fetch import land_download
 
+    if key == "geo_admin_express":
+        from . import admin_express
+
+        return admin_express.acquire(client, settings, year)
     y = int(year or cog_year())
     url, name = file_url(client, key, y)
     return land_download(client, settings, source=key, file_name=name, url=url, vintage=str(y),

@@ -7,6 +7,11 @@
   of the TI lists are mapped through the passage table, which is staged (``passage.parquet``) for
   the other stages; the appartenance table and the COG list are cross-checked against the
   compositions. Nothing is rebuilt when every input is unchanged and the partition exists.
+  The official geometries (IGN ADMIN EXPRESS COG CARTO) are landed too and written as
+  ``geometry/epci.geojson`` and ``geometry/ze.geojson`` for the report map; they are optional:
+  a failed download or a bad archive is logged and recorded (``geometry.status``
+  ``"unavailable"`` in the parse report and the summary), never a failure of the stage, and a
+  geometry folder built earlier for the same vintage is kept. ``TI_FETCH_GEOMETRY=0`` skips them.
 
 Helpers shared with the other stages: :func:`load_passage`, :func:`remap_counts`,
 :func:`already_staged`.
@@ -24,7 +29,7 @@ import pandas as pd
 
 from .. import storage
 from ..config import Settings, get_settings
-from ..geography import TI_PHASE1_CSV, build_geography, map_to_vintage
+from ..geography import TI_PHASE1_CSV, Geography, build_geography, map_to_vintage
 from ..validation import gate
 
 log = logging.getLogger(__name__)
@@ -119,15 +124,16 @@ def _run_geography_live(settings: Settings) -> dict:
     got = {k: acquire(k, settings, client=client, year=year) for k in GEO_FILES}
     got["ti_2023"] = acquire("ti_2023", settings, client=client)
     got["ti_2023_grpt"] = acquire("ti_2023_grpt", settings, client=client)
+    geom_got, geom_off = _acquire_geometry(settings, client, year)
     vintage = str(year)
     shas = {k: (g.manifest or {}).get("sha256") for k, g in got.items()}
     try:
         cur_v, cur_folder = storage.current(settings.staging_dir, "geography")
         rep_path = cur_folder / "parse_report.json"
-        if (not any(g.changed for g in got.values()) and cur_v == vintage and rep_path.exists()
-                and json.loads(rep_path.read_text()).get("raw_sha256") == shas):
-            log.info("geography COG %s: every input unchanged and partition already built: skipped", vintage)
-            return {"vintage": vintage, "skipped": True, "reason": "upstream unchanged", "path": str(cur_folder)}
+        if not any(g.changed for g in got.values()) and cur_v == vintage and rep_path.exists():
+            rep = json.loads(rep_path.read_text())
+            if rep.get("raw_sha256") == shas:
+                return _geometry_only(cur_folder, rep, geom_got, geom_off, vintage, t)
     except FileNotFoundError:
         pass
 
@@ -174,13 +180,77 @@ def _run_geography_live(settings: Settings) -> dict:
     storage.write_parquet(passage, folder / PASSAGE_FILE)
     storage.write_parquet(arm, folder / "arrondissements.parquet")
     storage.write_parquet(grpt, folder / "ti_groupements.parquet")
+    geometry = _stage_geometry(folder, geo, geom_got, geom_off)
     summary = {
         "vintage": vintage, "communes": len(geo.communes), "epci": len(geo.epci), "ze": len(geo.ze),
         "ti": int(geo.ti["ti_id"].nunique()), "ti_unmapped_communes": len(geo.ti_unmapped),
         "ti_unmapped_sample": geo.ti_unmapped["codgeo"].astype(str).tolist()[:20],
-        "passage_rows": len(passage), "checks": checks,
+        "passage_rows": len(passage), "checks": checks, "geometry": geometry,
     }
     storage.write_json(folder / "parse_report.json", {**summary, "raw_sha256": shas,
                                                       "raw": {k: str(g.path) for k, g in got.items()}})
     storage.set_current(settings.staging_dir, "geography", vintage)
     return {**summary, "seconds": round(time.perf_counter() - t, 2), "path": str(folder)}
+
+
+# --- official geometries (report map) ----------------------------------------------------------
+def _acquire_geometry(settings: Settings, client, year: int):
+    """(landed archive, None), or (None, status) when switched off or not obtainable: the map is
+    optional, so no error of this source ever fails the geography stage."""
+    from ..fetch import acquire
+    from ..sources import admin_express
+
+    if not admin_express.enabled():
+        log.info("geography: official geometries not fetched (TI_FETCH_GEOMETRY=0)")
+        return None, {"status": "disabled", "reason": "TI_FETCH_GEOMETRY=0"}
+    try:
+        return acquire(admin_express.SOURCE, settings, client=client, year=year), None
+    except Exception as exc:  # noqa: BLE001 - optional source: logged and reported, never fatal
+        reason = admin_express.describe_error(exc)
+        log.warning("geography: official geometries (IGN ADMIN EXPRESS COG CARTO) unavailable: %s; the indicators "
+                    "are built without them and the report says the map is unavailable", reason)
+        return None, {"status": "unavailable", "reason": reason}
+
+
+def _stage_geometry(folder: Path, geo, got, off: dict | None) -> dict:
+    """Build ``folder/geometry/`` from the landed archive; returns the ``geometry`` report entry."""
+    from ..sources import admin_express
+
+    dest = folder / admin_express.GEOMETRY_DIR
+    if off is not None:
+        return {**off, "previous_kept": dest.is_dir()}
+    prov = {"raw_sha256": (got.manifest or {}).get("sha256"), "raw_path": str(got.path)}
+    try:
+        rep = admin_express.build_geometry(got.path, geo, dest, edition=(got.manifest or {}).get("edition") or got.vintage)
+    except Exception as exc:  # noqa: BLE001 - optional output: logged and reported, never fatal
+        reason = admin_express.describe_error(exc)
+        log.warning("geography %s: official geometries not built from %s: %s; the report map stays unavailable",
+                    geo.vintage, got.path.name, reason)
+        return {"status": "unavailable", "reason": reason, "file": got.path.name, "edition": got.vintage,
+                "previous_kept": dest.is_dir(), **prov}
+    return {**rep, **prov}
+
+
+def _geometry_only(folder: Path, rep: dict, got, off: dict | None, vintage: str, t: float) -> dict:
+    """Every geography input unchanged: skip, unless the geometry is new or was never built for
+    this partition, in which case only the geometry is (re)built and recorded in the report."""
+    from ..sources import admin_express
+
+    skipped = {"vintage": vintage, "skipped": True, "reason": "upstream unchanged", "path": str(folder)}
+    prev = rep.get("geometry") or {}
+    gdir = folder / admin_express.GEOMETRY_DIR
+    have = all((gdir / f).exists() for f in (admin_express.EPCI_FILE, admin_express.ZE_FILE))
+    if off is not None:  # switched off, or not obtainable this time: the partition stays as built
+        log.info("geography COG %s: every input unchanged and partition already built: skipped (geometry %s)",
+                 vintage, off["status"])
+        return {**skipped, "geometry": {**off, "previous_kept": gdir.is_dir()}}
+    sha = (got.manifest or {}).get("sha256")
+    if not got.changed and prev.get("status") == "ok" and prev.get("raw_sha256") == sha and have:
+        log.info("geography COG %s: every input unchanged and partition already built: skipped", vintage)
+        return {**skipped, "geometry": {"status": "ok", "edition": prev.get("edition"), "unchanged": True}}
+    log.info("geography COG %s: inputs unchanged; official geometries (%s) %s", vintage, got.path.name,
+             "changed upstream: rebuilt" if prev.get("status") == "ok" else "not built yet for this partition: built")
+    geometry = _stage_geometry(folder, Geography.load(folder), got, None)
+    storage.write_json(folder / "parse_report.json", {**rep, "geometry": geometry})
+    return {"vintage": vintage, "skipped": False, "rebuilt": ["geometry"], "geometry": geometry,
+            "seconds": round(time.perf_counter() - t, 2), "path": str(folder)}
