@@ -27,14 +27,22 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     Year columns are discovered by regex (``effectifs_salaries_2025``...). Empty cells are
     missing (secret or absent), never zero; negative counts are an error naming the row.
 
-    The file is streamed in blocks of ``block_size`` bytes: each block is summed to
-    commune x division while still wide (an APE sous-classe -> division sum divides the rows),
-    the partial sums are merged, and the long table is laid out straight from the wide
-    matrix (rows already in (codgeo, division) order, years in order: no sort, no stack).
-    Memory is about the wide sums plus the long output, not the file.
+    Two streaming passes over the file, in blocks of ``block_size`` bytes, so memory is the
+    size of the result, not of the file (1.2M x 40 columns would be ~0.4 GB of floats, and
+    pandas' wide -> long reshapes several times that):
+
+    1. the commune and APE columns only: every row gets the id of its commune x division
+       group (arrondissements -> commune, stripped zeros restored; rows outside the vintage
+       get no group and are reported);
+    2. the count columns only: summed per group with ``bincount`` into one (groups x years)
+       matrix per measure; a cell that no row filled stays missing (``min_count=1``).
+
+    The long table is the row-major view of those matrices, groups sorted by (codgeo,
+    division), years ascending: no stack, no sort of the long rows.
     """
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     path = Path(path)
@@ -43,7 +51,7 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     if sep != ";":
         log.warning("%s: separator %r instead of ';' (accepted: header is unambiguous)", path.name, sep)
     # year columns are discovered by regex below, not declared one by one in the schema
-    base_cols = URSSAF.check_header([c for c in header if not re.match(URSSAF_YEAR_RE, c)], path)
+    URSSAF.check_header([c for c in header if not re.match(URSSAF_YEAR_RE, c)], path)
     year_cols = {}
     for c in header:
         m = re.match(URSSAF_YEAR_RE, c)
@@ -52,58 +60,95 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     if not any(k == "effectifs_salaries" for k, _ in year_cols.values()):
         raise TabularFileError(f"{path.name}: no effectifs_salaries_YYYY column found (columns: {header[:10]}...)")
     value_cols = list(year_cols)
-    cols = [c for c in base_cols if c in ("code_commune", "code_ape")] + value_cols
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=block_size),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=cols,
-                column_types={**{c: pa.string() for c in ("code_commune", "code_ape")}, **{c: pa.float64() for c in year_cols}},
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, value_cols) or exc}") from exc
+    years_sorted = sorted({y for _, y in year_cols.values()})
 
-    rows = repaired = 0
-    unknown_rows: dict[str, int] = {}
-    partials: list[pd.DataFrame] = []
-    next_log, t_log = 500_000, time.perf_counter()
-    while True:
+    def batches(columns: list[str], types: dict):
         try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
+            reader = pacsv.open_csv(
+                path, read_options=pacsv.ReadOptions(block_size=block_size),
+                parse_options=pacsv.ParseOptions(delimiter=sep),
+                convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=types))
+            while True:
+                try:
+                    yield reader.read_next_batch()
+                except StopIteration:
+                    return
         except pa.ArrowInvalid as exc:
             raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, value_cols) or exc}") from exc
-        df = batch.to_pandas()
-        neg = (df[value_cols] < 0).any(axis=1)
-        if neg.any():
-            i = int(neg.to_numpy().nonzero()[0][0])
-            bad = [c for c in value_cols if df[c].iat[i] < 0]
-            raise TabularFileError(f"{path.name}: negative count at data row {rows + i + 2} (file line), column(s) {bad}")
-        rows += len(df)
-        df["codgeo"] = codes.arm_to_commune(codes.normalise_commune(df["code_commune"]))
-        repaired += int((df["code_commune"].astype("string").str.len() == 4).sum())
-        df["division"] = codes.naf_with_dot(df["code_ape"]).str[:2]
-        unknown = ~df["codgeo"].isin(known_communes)
-        if unknown.any():
-            for code, n in df.loc[unknown, "codgeo"].dropna().value_counts().items():
-                unknown_rows[code] = unknown_rows.get(code, 0) + int(n)
-            df = df[~unknown]
-        partials.append(df.groupby(["codgeo", "division"], sort=False)[value_cols].sum(min_count=1))
-        del df
-        if rows >= next_log:
-            el = time.perf_counter() - t_log
-            log.info("%s: %d rows read (%.0f rows/s)", path.name, rows, rows / el if el else 0.0)
-            next_log += 500_000
+
+    # pass 1: group id of every row
+    keys = pa.array([], pa.string())  # "codgeo|division" of group g, in first-seen order
+    ids_parts: list[np.ndarray] = []
+    rows = repaired = 0
+    unknown_rows: dict[str, int] = {}
+    for batch in batches(["code_commune", "code_ape"], {"code_commune": pa.string(), "code_ape": pa.string()}):
+        raw = batch.column("code_commune").to_pandas()
+        codgeo = codes.arm_to_commune(codes.normalise_commune(raw))
+        repaired += int((raw.astype("string").str.len() == 4).sum())
+        division = codes.naf_with_dot(batch.column("code_ape").to_pandas()).str[:2]
+        known = codgeo.isin(known_communes).to_numpy(dtype=bool) & division.notna().to_numpy(dtype=bool)
+        if not known.all():
+            for code, n in codgeo[~known & codgeo.notna().to_numpy()].value_counts().items():
+                if code not in known_communes:
+                    unknown_rows[code] = unknown_rows.get(code, 0) + int(n)
+        key = pa.array((codgeo + "|" + division).to_numpy(dtype=object, na_value=None), pa.string())
+        idx = pc.index_in(key, value_set=keys)
+        missing = pc.and_(pc.is_null(idx), pa.array(known))
+        if pc.any(missing).as_py():  # groups first seen in this block
+            keys = pa.concat_arrays([keys, pc.unique(key.filter(missing))])
+            idx = pc.index_in(key, value_set=keys)
+        ids = idx.to_numpy(zero_copy_only=False)
+        ids = np.where(known, np.nan_to_num(ids, nan=-1), -1).astype(np.int64)
+        ids_parts.append(ids)
+        rows += len(ids)
     if rows == 0:
         raise TabularFileError(f"{path.name}: header only, no data rows")
+    ids = np.concatenate(ids_parts)
+    del ids_parts
+    n_groups, n_years = len(keys), len(years_sorted)
+    log.info("%s: %d rows in %d commune x division groups (pass 1, %.1f s)", path.name, rows, n_groups,
+             time.perf_counter() - t0)
+
+    # pass 2: sums per group, one (groups x years) matrix per measure; each block is sorted by
+    # group and reduced with one reduceat per measure (cost ~ the block, not the groups)
+    measure_cols = [[None] * n_years, [None] * n_years]
+    for c, (k, y) in year_cols.items():
+        measure_cols[0 if k == "nombre_d_etablissements" else 1][years_sorted.index(y)] = c
+    sums = [np.zeros((n_groups, n_years)), np.zeros((n_groups, n_years))]
+    filled = [np.zeros((n_groups, n_years), dtype=bool), np.zeros((n_groups, n_years), dtype=bool)]
+    pos = 0
+    for batch in batches(value_cols, {c: pa.float64() for c in value_cols}):
+        n = batch.num_rows
+        b_ids = ids[pos:pos + n]
+        keep = np.flatnonzero(b_ids >= 0)
+        o = keep[np.argsort(b_ids[keep], kind="stable")]
+        g = b_ids[o]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, np.int64)
+        for m in (0, 1):
+            block = np.full((n, n_years), np.nan)
+            for j, c in enumerate(measure_cols[m]):
+                if c is not None:
+                    block[:, j] = batch.column(c).to_numpy(zero_copy_only=False)
+            neg = block < 0
+            if neg.any():
+                i = int(np.flatnonzero(neg.any(axis=1))[0])
+                bad = [c for c in value_cols if (v := batch.column(c)[i].as_py()) is not None and v < 0]
+                raise TabularFileError(f"{path.name}: negative count at data row {pos + i + 2} (file line), column(s) {bad}")
+            if len(g):
+                block = block[o]
+                has = ~np.isnan(block)
+                sums[m][g[starts]] += np.add.reduceat(np.where(has, block, 0.0), starts, axis=0)
+                filled[m][g[starts]] |= np.logical_or.reduceat(has, starts, axis=0)
+            del block
+        pos += n
+    for m in (0, 1):
+        sums[m][~filled[m]] = np.nan
+    del filled, ids
+
     report = {
         "file": path.name,
         "rows": rows,
-        "years": sorted({y for _, y in year_cols.values()}),
+        "years": years_sorted,
         "commune_codes_zero_padded": repaired,
         "unknown_commune_codes": len(unknown_rows),
         "unknown_communes_sample": sorted(unknown_rows)[:20],
@@ -111,46 +156,29 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     if unknown_rows:
         log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name,
                     sum(unknown_rows.values()), report["unknown_commune_codes"], report["unknown_communes_sample"])
-    wide = partials[0] if len(partials) == 1 else pd.concat(partials)
-    del partials
-    if len(wide.index) and not wide.index.is_unique:
-        wide = wide.groupby(level=["codgeo", "division"], sort=False).sum(min_count=1)
-    wide = wide.sort_index()
-    # long layout: row r of the wide sums -> len(years) consecutive rows, years ascending
-    years_sorted = sorted({y for _, y in year_cols.values()})
-    n_groups, n_years = len(wide), len(years_sorted)
-    measures = {}
-    for measure, name in (("nombre_d_etablissements", "n_etab"), ("effectifs_salaries", "jobs")):
-        by_year = {y: c for c, (k, y) in year_cols.items() if k == measure}
-        m = np.full((n_groups, n_years), np.nan)
-        for j, y in enumerate(years_sorted):
-            if y in by_year:
-                m[:, j] = wide[by_year[y]].to_numpy(dtype="float64")
-        measures[name] = m.ravel()
-    codgeo_idx = wide.index.get_level_values("codgeo")
-    division_idx = wide.index.get_level_values("division")
-    del wide
+    # groups in (codgeo, division) order: codgeo has 5 characters, so "codgeo|division" sorts like the pair
+    order = pc.sort_indices(keys).to_numpy()
+    for m in (0, 1):  # one matrix copy at a time
+        sums[m] = sums[m][order]
+    parts = pc.split_pattern(keys.take(pa.array(order)), "|", max_splits=1)
+    del keys, order
+    group_codgeo = pc.list_element(parts, 0)
+    group_division = pc.list_element(parts, 1)
     take = pa.array(np.repeat(np.arange(n_groups, dtype=np.int64), n_years))
-    division = _strings(division_idx, take)
-    out = pd.DataFrame({
-        "codgeo": _strings(codgeo_idx, take),
-        "division": division,
-        "year": np.tile(np.asarray(years_sorted, dtype="int64"), n_groups),
-        "n_etab": measures.pop("n_etab"),
-        "jobs": measures.pop("jobs"),
-        "is_industrial": division.isin(list(INDUSTRIAL_DIVISIONS)),
-    }, copy=False)
+    out = pd.DataFrame({"codgeo": group_codgeo.take(take).to_pandas().array,
+                        "division": group_division.take(take).to_pandas().array})
+    del take
+    out["year"] = np.tile(np.asarray(years_sorted, dtype="int64"), n_groups)
+    # columns added one by one: a dict of same-dtype arrays would be consolidated (copied)
+    out["n_etab"] = sums[0].ravel()  # row-major views: group by group, years ascending
+    out["jobs"] = sums[1].ravel()
+    del sums
+    ind = pc.is_in(group_division, value_set=pa.array(list(INDUSTRIAL_DIVISIONS))).to_numpy(zero_copy_only=False)
+    out["is_industrial"] = np.repeat(ind, n_years)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
     log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, rows, len(out), report["seconds"])
     return out, report
-
-
-def _strings(values: pd.Index, take) -> pd.api.extensions.ExtensionArray:
-    """``values[take]`` as a pandas ``str`` (Arrow-backed) array, taken in Arrow (no objects)."""
-    import pyarrow as pa
-
-    return pa.array(values.astype(str).to_numpy(dtype=object), pa.large_string()).take(take).to_pandas().array
 
 
 def _locate_bad_number(path: Path, sep: str, year_cols: list[str]) -> str | None:
