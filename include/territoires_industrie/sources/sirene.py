@@ -67,8 +67,8 @@ INDUSTRIAL_EXTRACT_COLUMNS = [
 #: (measured: 2-4 MB best on 2 cores, 64 MB is 2x slower) and memory flat.
 DEFAULT_BLOCK_SIZE = 4 << 20
 _INFLATE_CHUNK = 1 << 20
-_KEY_PENDING_ROWS = 2_000_000  # rows of uint64 keys buffered before a sort/merge (16 MB)
-_EXTRACT_ROW_GROUP = 500_000
+_KEY_PENDING_ROWS = 1_000_000  # rows of uint64 keys buffered before a sort/merge (8 MB)
+_EXTRACT_ROW_GROUP = 131_072  # rows buffered per Parquet row group: bounds the extract's memory early
 _GROUP_ROWS = 100_000  # stream batches are processed together in groups of ~100k rows
 
 
