@@ -433,6 +433,123 @@ def generate_stock(out: Path, rows: int, seed: int = 42, workers: int = 2, level
     return info
 
 
+HISTORY_MEMBER = "StockEtablissementHistorique_utf8.csv"
+
+
+def make_history_chunk(index: int, n: int, seed: int, chunk_rows: int = CHUNK_ROWS):
+    """The periods of the establishments of stock chunk ``index``, in the 18 columns of
+    ``StockEtablissementHistorique`` (most recent period first within a SIRET, SIRETs
+    ascending): one row per period, ``nombrePeriodesEtablissement`` of the stock (mean ~2.2,
+    so 44M stock rows give ~98M history rows, like the real file). The last period carries
+    the stock state from ``dateDebut`` on (empty ``dateFin``); earlier periods split
+    [creation, dateDebut) evenly, active, with the employer flag redrawn."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from territoires_industrie.sample.generate import HISTORY_COLUMNS
+
+    stock = make_chunk(index, n, seed, chunk_rows)
+    rng = np.random.default_rng([seed, index, 7])
+    k = pc.cast(stock["nombrePeriodesEtablissement"], pa.int64()).to_numpy()
+    rows = int(k.sum())
+    est = np.repeat(np.arange(n), k)
+    first = np.concatenate([[0], np.cumsum(k)[:-1]])
+    j = np.arange(rows) - np.repeat(first, k)  # 0 = most recent period
+    last = j == 0
+
+    def days(col):
+        a = pc.strptime(pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col), "%Y-%m-%d", "s")
+        v = pc.cast(pc.cast(a, pa.int64()), pa.float64()).to_numpy(zero_copy_only=False) / 86400.0
+        return np.nan_to_num(v, nan=0.0).astype(np.int64)
+
+    debut = days(stock["dateDebut"])
+    creation = np.minimum(days(stock["dateCreationEtablissement"]), debut)
+    kk = np.maximum(k[est] - 1, 1)
+    span = (debut - creation)[est]
+    start = np.where(last, debut[est], creation[est] + (span * (k[est] - 1 - j)) // kk)
+    # an older period ends the day before the next (more recent) one starts
+    nxt = np.empty(rows, dtype=np.int64)
+    nxt[1:] = start[:-1]
+    nxt[0] = 0
+    end = np.where(last, 0, np.maximum(nxt - 1, start))  # days since 1970: negative before 1970
+
+    def day_str(v, mask):
+        a = pa.array(v * 86400, pa.timestamp("s"), mask=mask)
+        return pc.strftime(a, "%Y-%m-%d")
+
+    take = pa.array(est)
+    closed = pc.equal(stock["etatAdministratifEtablissement"], "F").to_numpy(zero_copy_only=False)[est]
+    etat = np.where(last & closed, "F", "A")
+    ch_etat = np.where(last & closed, "true", "false")
+    emp_stock = stock["caractereEmployeurEtablissement"].take(take)
+    emp_old = pa.array(np.where(rng.random(rows) < 0.6, "O", "N"))
+    emp = pc.if_else(pa.array(last), emp_stock, emp_old)
+    prev_emp = np.empty(rows, dtype=object)
+    emp_np = emp.to_numpy(zero_copy_only=False)
+    prev_emp[:-1] = emp_np[1:]
+    prev_emp[-1] = None
+    older = j < (k[est] - 1)  # a previous period exists
+    ch_emp = np.where(older & (emp_np != prev_emp), "true", "false")
+    false = pa.array(np.full(rows, "false"))
+    null = pa.nulls(rows, pa.string())
+    cols = {
+        "siren": stock["siren"].take(take), "nic": stock["nic"].take(take), "siret": stock["siret"].take(take),
+        "dateFin": day_str(end, last), "dateDebut": day_str(start, None),
+        "etatAdministratifEtablissement": pa.array(etat), "changementEtatAdministratifEtablissement": pa.array(ch_etat),
+        "enseigne1Etablissement": stock["enseigne1Etablissement"].take(take), "enseigne2Etablissement": null,
+        "enseigne3Etablissement": null, "changementEnseigneEtablissement": false,
+        "denominationUsuelleEtablissement": stock["denominationUsuelleEtablissement"].take(take),
+        "changementDenominationUsuelleEtablissement": false,
+        "activitePrincipaleEtablissement": stock["activitePrincipaleEtablissement"].take(take),
+        "nomenclatureActivitePrincipaleEtablissement": stock["nomenclatureActivitePrincipaleEtablissement"].take(take),
+        "changementActivitePrincipaleEtablissement": false,
+        "caractereEmployeurEtablissement": emp, "changementCaractereEmployeurEtablissement": pa.array(ch_emp),
+    }
+    return pa.table({c: cols[c] for c in HISTORY_COLUMNS})
+
+
+def history_chunk_bytes(args) -> tuple[bytes, int, int, int]:
+    import io
+
+    import polars as pl
+
+    index, n, seed, chunk_rows, level = args
+    table = make_history_chunk(index, n, seed, chunk_rows)
+    rows = table.num_rows
+    buf = io.BytesIO()
+    pl.from_arrow(table).write_csv(buf, include_header=index == 0, line_terminator="\n", quote_style="necessary")
+    raw = buf.getvalue()
+    del buf, table
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
+    out = comp.compress(raw) + comp.flush(zlib.Z_SYNC_FLUSH)
+    return out, zlib.crc32(raw), len(raw), rows
+
+
+def generate_history(out: Path, stock_rows: int, seed: int = 42, workers: int = 2, level: int = 6,
+                     chunk_rows: int = CHUNK_ROWS, geography=None) -> dict:
+    """Write the synthetic ``StockEtablissementHistorique`` zip matching the stock of
+    (``stock_rows``, ``seed``): same SIRETs, ~2.2 periods each."""
+    import multiprocessing as mp
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    tables = build_tables(seed, geography)
+    tasks = [(i, min(chunk_rows, stock_rows - i * chunk_rows), seed, chunk_rows, level)
+             for i in range(-(-stock_rows // chunk_rows))]
+    if workers <= 1:
+        _init_worker(tables)
+        info = _write_zip(out, map(history_chunk_bytes, tasks), member=HISTORY_MEMBER)
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(tables,)) as pool:
+            info = _write_zip(out, pool.imap(history_chunk_bytes, tasks), member=HISTORY_MEMBER)
+    info["seconds"] = round(time.perf_counter() - t0, 2)
+    info["seed"] = seed
+    log.info("%s: %s history rows, %.2f GB csv -> %.2f GB zip in %.1f s", out.name, f"{info['rows']:,}",
+             info["csv_bytes"] / 1e9, info["zip_bytes"] / 1e9, info["seconds"])
+    return info
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -448,12 +565,18 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--level", type=int, default=6, help="deflate level (6 = zip default)")
+    ap.add_argument("--history", type=Path, default=None,
+                    help="also write the matching StockEtablissementHistorique zip there (same SIRETs)")
+    ap.add_argument("--history-only", action="store_true", help="write only the history zip")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     rows = parse_size(a.rows)
     out = a.out or Path(__file__).parent / "out" / f"StockEtablissement_{a.rows}.zip"
-    info = generate_stock(out, rows, seed=a.seed, workers=a.workers, level=a.level)
-    print(info)
+    if not a.history_only:
+        print(generate_stock(out, rows, seed=a.seed, workers=a.workers, level=a.level))
+    if a.history or a.history_only:
+        hist = a.history or Path(__file__).parent / "out" / f"StockEtablissementHistorique_{a.rows}.zip"
+        print(generate_history(hist, rows, seed=a.seed, workers=a.workers, level=a.level))
     return 0
 
 

@@ -305,3 +305,34 @@ def _luhn_ok(s: str) -> bool:
         d = int(ch) * (2 if i % 2 else 1)
         total += d - 9 if d > 9 else d
     return total % 10 == 0
+
+
+def test_history_generator_matches_its_stock_and_reads_back(stock, geography, tmp_path):
+    """The benchmark's StockEtablissementHistorique: the 18 official columns, one row per period
+    of every SIRET of the same-seed stock (``nombrePeriodesEtablissement``), the open period
+    carrying the stock state, and the project's history reader gives that state today."""
+    from territoires_industrie.sample.generate import HISTORY_COLUMNS
+    from territoires_industrie.sources.sirene_history import states_at_year_ends
+
+    z, csv_bytes, _ = stock
+    h = tmp_path / "StockEtablissementHistorique_utf8.zip"
+    gen.generate_history(h, 30_000, seed=3, workers=1, chunk_rows=10_000, geography=geography)
+    with zipfile.ZipFile(h) as zf:
+        hist = pd.read_csv(zf.open(gen.HISTORY_MEMBER), dtype=str, keep_default_na=False)
+    st = pd.read_csv(io.BytesIO(csv_bytes), dtype=str, keep_default_na=False)
+    assert list(hist.columns) == HISTORY_COLUMNS
+    assert len(hist) == st["nombrePeriodesEtablissement"].astype(int).sum()
+    assert hist["siret"].is_monotonic_increasing and set(hist["siret"]) == set(st["siret"])
+    open_ = hist[hist["dateFin"] == ""].set_index("siret")
+    assert len(open_) == len(st)  # exactly one open period per SIRET
+    s = st.set_index("siret")
+    assert (open_["etatAdministratifEtablissement"] == s["etatAdministratifEtablissement"]).all()
+    assert (open_["dateDebut"] == s["dateDebut"]).all()
+    closed_ = hist[hist["dateFin"] != ""]
+    assert (closed_["dateFin"] >= closed_["dateDebut"]).all()
+    sample = st["siret"].iloc[::97]
+    states, rep = states_at_year_ends(h, sample, [2026])
+    now = states.set_index("siret")
+    exists = s.loc[sample, "dateDebut"] <= "2026-12-31"
+    assert set(now.index) == set(sample[exists.to_numpy()])
+    assert (now["etat"] == s.loc[now.index, "etatAdministratifEtablissement"]).all()
