@@ -95,3 +95,20 @@ def test_errors_name_the_file_and_column(tmp_path):
              header=[h for h in HEADER if h != "dateFin"])
     with pytest.raises(ValueError, match=r"h.zip.*dateFin"):
         sirene_history.states_at_year_ends(z, ["11111111100011"], [2020])
+
+
+def test_siret_membership_matches_is_in_including_odd_values():
+    """The binary-search membership used on the 98M-row history gives exactly pyarrow's is_in,
+    including 13-char codes (no zero-padding equality), non-digits and an empty wanted set."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from territoires_industrie.sources.sirene_history import _SiretSet
+
+    wanted = pa.array(["00000000000001", "01000002400017", "99999999999999"])
+    batch = pa.array(["01000002400017", "1000002400017", "00000000000001", "00000000000002", "99999999999999", ""])
+    assert _SiretSet(wanted).mask(batch).to_pylist() == pc.is_in(batch, value_set=wanted).to_pylist()
+    odd = pa.array(["0100000240001X", "00000000000001"])
+    assert _SiretSet(wanted).mask(odd).to_pylist() == [False, True]
+    assert _SiretSet(pa.array([], pa.string())).mask(batch).to_pylist() == [False] * 6
+    assert _SiretSet(pa.array(["ABC", "00000000000001"])).mask(batch).to_pylist() == [
+        False, False, True, False, False, False]

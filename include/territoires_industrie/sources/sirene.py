@@ -268,22 +268,24 @@ def _sniff_header(stream) -> list[str]:
     return [h.strip().strip('"') for h in line.split(",")]
 
 
-def iter_stock_batches(path: Path, schema: SourceSchema = SIRENE_STOCK, block_size: int = DEFAULT_BLOCK_SIZE):
+def iter_stock_batches(path: Path, schema: SourceSchema = SIRENE_STOCK, block_size: int = DEFAULT_BLOCK_SIZE,
+                       member: str = STOCK_MEMBER):
     """Yield pyarrow RecordBatches of the needed columns (all typed as strings, no nulls:
-    an empty CSV field is ``""``). Accepts the zip, a plain CSV or the Parquet twin."""
+    an empty CSV field is ``""``). Accepts the zip, a plain CSV or the Parquet twin.
+    ``member``: the CSV inside the zip (the history file uses the same reader)."""
     import pyarrow.csv as pacsv
 
     path = Path(path)
     if path.suffix.lower() == ".parquet":
         yield from _iter_parquet_batches(path, schema)
         return
-    stream = open_stock_stream(path)
+    stream = open_stock_stream(path, member)
     with contextlib.closing(stream):
         if hasattr(stream, "unread"):
             header = _sniff_header(stream)
             cols = schema.check_header(header, path)
         else:  # plain CSV or fallback zip stream: read the header on a second handle
-            with contextlib.closing(open_stock_stream(path)) as s2:
+            with contextlib.closing(open_stock_stream(path, member)) as s2:
                 cols = schema.check_header(_sniff_header(s2), path)
         try:
             reader = pacsv.open_csv(
