@@ -230,3 +230,29 @@ def test_rebuild_replaces_the_previous_files(tmp_path):
     ax.build_geometry(write_archive(tmp_path), vintage(), dest, edition=ED)
     assert sorted(p.name for p in dest.iterdir()) == ["epci.geojson", "ze.geojson"]
     assert len(load(dest / "epci.geojson")["features"]) == 2
+
+
+def test_neighbours_keep_their_shared_border_after_simplification(tmp_path):
+    """Two EPCI split by a meandering border (400 vertices: bends of ~300 m plus ~30 m
+    zigzags): simplified together, the border is simplified once, so the output has no
+    sliver or overlap between them (simplified one by one, they overlapped and left gaps)
+    and the review's contiguity check (shared boundary points) still finds them adjacent."""
+    import math
+
+    from territoires_industrie.review.inputs import epci_adjacency
+
+    n = 400
+    border = [(5.1 + 0.004 * math.sin(i * 0.09) + 0.0003 * math.sin(i * 1.7), 47.0 + 0.1 * i / n) for i in range(n + 1)]
+    west = Polygon([(5.0, 47.0), *border, (5.0, 47.1)])
+    east = Polygon([(5.2, 47.0), (5.2, 47.1), *reversed(border)])
+    assert west.is_valid and east.is_valid and west.intersection(east).area == 0
+    records = [({"CODE_SIREN": "200000001", "NOM": "Ouest", "NATURE": "CC"}, west.__geo_interface__),
+               ({"CODE_SIREN": "200000002", "NOM": "Est", "NATURE": "CC"}, east.__geo_interface__)]
+    fc, check = ax.build_epci(records, None)
+    a, b = (shape(f["geometry"]) for f in sorted(fc["features"], key=lambda f: f["properties"]["code"]))
+    assert len(a.exterior.coords) < 200  # really simplified (from 404 points)
+    assert a.intersection(b).area < 1e-12  # no overlap
+    assert shapely.union_all([a, b]).area == pytest.approx(0.2 * 0.1, abs=1e-12)  # no gap
+    path = tmp_path / "epci.geojson"
+    path.write_text(json.dumps(fc))
+    assert epci_adjacency(path, {"200000001", "200000002"})["pairs"] == [["200000001", "200000002"]]

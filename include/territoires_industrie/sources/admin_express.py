@@ -310,8 +310,26 @@ def _round(coords, nd: int):
     return [_round(c, nd) for c in coords]
 
 
+def _simplify_coverage(geoms: list, tolerance: float) -> list:
+    """Simplify neighbouring polygons together (``coverage_simplify``): a shared boundary is
+    simplified once, so neighbours keep sharing its vertices - no slivers on the map, and the
+    review's contiguity check (shared boundary points) still sees them as neighbours. Falls
+    back to one-by-one simplification when the shapes are not a clean coverage."""
+    import numpy as np
+    import shapely
+
+    if not tolerance or not geoms:
+        return geoms
+    try:
+        return list(shapely.coverage_simplify(np.asarray(geoms, dtype=object), tolerance))
+    except (shapely.errors.GEOSException, AttributeError, ValueError) as exc:
+        log.warning("geometry: shapes are not a clean coverage (%s): simplified one by one", exc)
+        return [shapely.simplify(g, tolerance, preserve_topology=True) for g in geoms]
+
+
 def _finish(geom, tolerance: float, decimals: int) -> dict | None:
-    """Simplify (topology kept), snap to the output precision, GeoJSON dict with rounded coordinates."""
+    """Simplify (topology kept; 0 = already simplified), snap to the output precision, GeoJSON
+    dict with rounded coordinates."""
     import shapely
     from shapely.geometry import mapping
 
@@ -392,8 +410,10 @@ def build_epci(records: Iterable[tuple[dict, dict]], vintage: dict[str, str] | N
         props.setdefault(code, {"nom": _text(p.get("NOM")), "nature": _text(p.get("NATURE"))})
     wanted = set(shapes) if vintage is None else {c for c in vintage if c != NO_EPCI}
     features, empty = [], []
-    for code in sorted(set(shapes) & wanted):
-        g = _finish(_union(shapes[code]), tolerance, decimals)
+    codes = sorted(set(shapes) & wanted)
+    simplified = _simplify_coverage([_union(shapes[c]) for c in codes], tolerance)
+    for code, geom in zip(codes, simplified):
+        g = _finish(geom, 0, decimals)
         if g is None:
             empty.append(code)
             continue
@@ -432,8 +452,10 @@ def build_ze(communes: Iterable[tuple[dict, dict]], commune_ze: dict[str, str], 
             if want and want != NO_EPCI and want not in got:
                 epci_disagree.append(code)
     features, empty = [], []
-    for ze in sorted(by_ze):
-        g = _finish(_union(by_ze[ze]), tolerance, decimals)
+    zes = sorted(by_ze)
+    simplified = _simplify_coverage([_union(by_ze[z]) for z in zes], tolerance)
+    for ze, geom in zip(zes, simplified):
+        g = _finish(geom, 0, decimals)
         if g is None:
             empty.append(ze)
             continue
