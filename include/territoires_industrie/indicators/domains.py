@@ -76,11 +76,21 @@ def shift_share_counts(jobs: pd.DataFrame, t0: int, t1: int, divisions=INDUSTRIA
 # ----------------------------------------------------------------------------------------
 
 
+def _industrial_naf(naf: pd.Series) -> np.ndarray:
+    """NAF code in divisions 05-39; computed once per category when ``naf`` is categorical
+    (the staged history states: millions of rows, a few hundred codes)."""
+    if isinstance(naf.dtype, pd.CategoricalDtype):
+        ok = pd.Series(naf.cat.categories.astype(str)).str[:2].isin(INDUSTRIAL_DIVISIONS).to_numpy(dtype=bool)
+        codes = naf.cat.codes.to_numpy()
+        return np.where(codes >= 0, ok[np.maximum(codes, 0)], False)
+    return naf.fillna("").astype(str).str[:2].isin(INDUSTRIAL_DIVISIONS).to_numpy(dtype=bool)
+
+
 def _employer_active(states: pd.DataFrame) -> np.ndarray:
-    nom = states["nomenclature"].fillna("")
-    div = states["naf"].fillna("").str[:2]
-    still_industrial = ~((nom == "NAFRev2") & ~div.isin(INDUSTRIAL_DIVISIONS))
-    return ((states["etat"] == "A") & (states["employer"] == "O") & still_industrial).to_numpy(dtype=bool)
+    rev2 = (states["nomenclature"] == "NAFRev2").to_numpy(dtype=bool)  # NaN -> False
+    still_industrial = ~(rev2 & ~_industrial_naf(states["naf"]))
+    return ((states["etat"] == "A").to_numpy(dtype=bool) & (states["employer"] == "O").to_numpy(dtype=bool)
+            & still_industrial)
 
 
 def _int_keys(*series: pd.Series) -> list[np.ndarray]:

@@ -72,47 +72,70 @@ def iter_history_batches(path: Path, schema: SourceSchema = SIRENE_HISTORY, bloc
 
 
 class _SiretSet:
-    """Membership of SIRETs: sorted int64 + binary search (a SIRET is 14 digits), so a batch
-    costs O(rows x log n) instead of re-hashing the millions of wanted SIRETs for every batch
-    (what ``pyarrow.compute.is_in`` does). Non-numeric values fall back to ``is_in``."""
+    """Positions of SIRETs in the sorted wanted list: binary search on int64 (a SIRET is 14
+    digits, so the string order is the numeric order), O(rows x log n) per batch instead of
+    re-hashing the millions of wanted SIRETs for every batch (what ``pyarrow.compute.is_in``
+    / ``index_in`` do). Non-numeric values fall back to ``index_in``."""
 
     def __init__(self, wanted: pa.Array):
-        self.wanted = wanted
-        try:
-            self.ints = np.unique(pc.cast(wanted, pa.int64()).to_numpy(zero_copy_only=False)) if len(wanted) else None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            self.ints = None
-        if self.ints is not None and not pc.all(pc.equal(pc.utf8_length(wanted), 14)).as_py():
-            self.ints = None
+        self.wanted = wanted  # sorted, unique
+        self.ints = None
+        if len(wanted):
+            try:
+                if pc.all(pc.equal(pc.utf8_length(wanted), 14)).as_py():
+                    self.ints = pc.cast(wanted, pa.int64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                self.ints = None
+
+    def index(self, sirets) -> np.ndarray:
+        """int64 position in ``wanted`` of every value, -1 when not wanted."""
+        if len(self.wanted) == 0:
+            return np.full(len(sirets), -1, dtype=np.int64)
+        if self.ints is not None:
+            try:
+                if not pc.all(pc.equal(pc.utf8_length(sirets), 14)).as_py():
+                    raise ValueError
+                v = pc.cast(sirets, pa.int64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, ValueError):
+                v = None
+            if v is not None:
+                pos = np.minimum(np.searchsorted(self.ints, v), len(self.ints) - 1)
+                return np.where(self.ints[pos] == v, pos, -1)
+        idx = pc.index_in(sirets, value_set=self.wanted)
+        return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
     def mask(self, sirets) -> pa.Array:
-        if self.ints is None or len(self.ints) == 0:
-            return pc.is_in(sirets, value_set=self.wanted)
-        try:
-            if not pc.all(pc.equal(pc.utf8_length(sirets), 14)).as_py():
-                raise ValueError
-            v = pc.cast(sirets, pa.int64()).to_numpy(zero_copy_only=False)
-        except (pa.ArrowInvalid, ValueError):
-            return pc.is_in(sirets, value_set=self.wanted)
-        pos = np.minimum(np.searchsorted(self.ints, v), len(self.ints) - 1)
-        return pa.array(self.ints[pos] == v)
+        return pa.array(self.index(sirets) >= 0)
 
 
-def _states_in_batch(t: pa.Table, dates: list[tuple[int, str]]) -> list[pa.Table]:
+_STATE_TEXT = {"etat": "etatAdministratifEtablissement", "employer": "caractereEmployeurEtablissement",
+               "naf": "activitePrincipaleEtablissement", "nomenclature": "nomenclatureActivitePrincipaleEtablissement"}
+
+
+def _day_number(dates) -> np.ndarray:
+    """"YYYY-MM-DD" -> int32 YYYYMMDD (same order); empty or odd -> 0."""
+    digits = pc.replace_substring(dates, "-", "")
+    ok = pc.and_(pc.equal(pc.utf8_length(digits), 8), pc.utf8_is_digit(digits))
+    return pc.cast(pc.if_else(ok, digits, "0"), pa.int32()).to_numpy(zero_copy_only=False)
+
+
+def _states_in_batch(t: pa.Table, w: np.ndarray, dates: list[tuple[int, str]]) -> list[pa.Table]:
+    """Compact state rows of one batch (rows of wanted SIRETs only): the SIRET as its position
+    ``w`` in the wanted list, the texts dictionary-encoded, the period start as YYYYMMDD."""
     out = []
     debut, fin = t["dateDebut"], t["dateFin"]
+    text = {k: pc.dictionary_encode(t[v]) for k, v in _STATE_TEXT.items()}
+    day = _day_number(debut)
     for year, d in dates:
         ds = pa.scalar(d, pa.string())
         covers = pc.and_(pc.less_equal(debut, ds), pc.or_(pc.equal(fin, ""), pc.greater_equal(fin, ds)))
-        sel = t.filter(covers)
-        if sel.num_rows == 0:
+        rows = np.flatnonzero(covers.to_numpy(zero_copy_only=False))
+        if len(rows) == 0:
             continue
+        take = pa.array(rows)
         out.append(pa.table({
-            "siret": sel["siret"], "year": pa.array([year] * sel.num_rows, pa.int32()),
-            "etat": sel["etatAdministratifEtablissement"], "employer": sel["caractereEmployeurEtablissement"],
-            "naf": sel["activitePrincipaleEtablissement"],
-            "nomenclature": sel["nomenclatureActivitePrincipaleEtablissement"],
-            "dateDebut": sel["dateDebut"],
+            "w": pa.array(w[rows].astype(np.int32)), "year": pa.array(np.full(len(rows), year, np.int16)),
+            "day": pa.array(day[rows]), **{k: a.take(take) for k, a in text.items()},
         }))
     return out
 
@@ -120,26 +143,34 @@ def _states_in_batch(t: pa.Table, dates: list[tuple[int, str]]) -> list[pa.Table
 def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: int = 10_000_000,
                         on_batch=None) -> tuple[pd.DataFrame, HistoryParseReport]:
     """State of each requested SIRET at 31/12 of each year: (siret, year, etat, employer, naf,
-    nomenclature). Rows of other SIRETs are dropped batch by batch (memory ~ the kept rows)."""
+    nomenclature), sorted by SIRET and year. Rows of other SIRETs are dropped batch by batch and
+    kept rows are stored compactly (SIRET position, dictionary-encoded texts), so memory is
+    about the states, not the file; ``etat``, ``employer``, ``naf`` and ``nomenclature`` come
+    back as pandas categoricals (a few distinct values over millions of rows)."""
     path = Path(path)
     t0 = time.perf_counter()
-    wanted = pa.array(sorted(set(sirets)), pa.string())
+    wanted = sirets if isinstance(sirets, (pa.Array, pa.ChunkedArray)) else pa.array(list(sirets), pa.string())
+    wanted = pc.unique(pc.drop_null(wanted.cast(pa.string())))
+    wanted = wanted.take(pc.sort_indices(wanted))
+    if isinstance(wanted, pa.ChunkedArray):
+        wanted = wanted.combine_chunks()
     members = _SiretSet(wanted)
     dates = [(int(y), f"{int(y)}-12-31") for y in sorted(set(years))]
     report = HistoryParseReport(file=path.name, sirets_requested=len(wanted), years=[y for y, _ in dates])
     parts: list[pa.Table] = []
-    seen: list[pa.Array] = []  # SIRETs present in the file (any period), deduplicated per batch
+    found = np.zeros(len(wanted), dtype=bool)  # SIRETs present in the file (any period)
     next_log = progress_every
     for batch in iter_history_batches(path):
         if on_batch is not None:
             on_batch(batch)
         report.rows += batch.num_rows
         t = pa.Table.from_batches([batch])
-        t = t.filter(members.mask(t["siret"].combine_chunks()))
-        report.rows_kept += t.num_rows
-        if t.num_rows:
-            seen.append(pc.unique(t["siret"]))
-            parts.extend(_states_in_batch(t, dates))
+        w = members.index(t["siret"].combine_chunks())
+        keep = np.flatnonzero(w >= 0)
+        report.rows_kept += len(keep)
+        if len(keep):
+            found[w[keep]] = True
+            parts.extend(_states_in_batch(t.take(pa.array(keep)), w[keep], dates))
         if report.rows >= next_log:
             el = time.perf_counter() - t0
             log.info("%s: %s rows read, %s kept, %.0f rows/s", path.name, f"{report.rows:,}", f"{report.rows_kept:,}",
@@ -147,22 +178,42 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
             next_log += progress_every
     if report.rows == 0:
         raise SireneFileError(f"{path.name}: no data rows (header only or empty file)")
-    if parts:
-        df = pa.concat_tables(parts).to_pandas()
-    else:
-        df = pd.DataFrame({c: pd.Series(dtype="str") for c in [*STATE_COLUMNS, "dateDebut"]})
-        df["year"] = df["year"].astype("int32")
-    # overlapping periods (data errors): keep the most recent start for a (siret, date)
-    df = df.sort_values(["siret", "year", "dateDebut"])
-    dup = df.duplicated(["siret", "year"], keep="last")
-    report.overlapping_periods = int(dup.sum())
-    df = df[~dup].drop(columns="dateDebut").reset_index(drop=True)
-    df["year"] = df["year"].astype("int64")
-    report.sirets_found = int(pc.count_distinct(pa.chunked_array(seen, pa.string())).as_py()) if seen else 0
+    report.sirets_found = int(found.sum())
+    del found
+    df = _assemble(parts, wanted, report)
     report.sirets_with_state = int(df["siret"].nunique())
     report.seconds = time.perf_counter() - t0
     log.info("%s: %s rows in %.1f s (%.0f rows/s), %s kept: %d of %d SIRETs found, %d with a state at the year "
              "ends (others created later), %d states", path.name, f"{report.rows:,}", report.seconds,
              report.rows / max(report.seconds, 1e-9), f"{report.rows_kept:,}", report.sirets_found,
              report.sirets_requested, report.sirets_with_state, len(df))
-    return df[STATE_COLUMNS], report
+    return df, report
+
+
+def _assemble(parts: list[pa.Table], wanted: pa.Array, report: HistoryParseReport) -> pd.DataFrame:
+    """Concatenate the compact state rows, order by (SIRET, year, period start), keep the most
+    recent start where periods overlap (data errors, counted), and build the DataFrame."""
+    if not parts:
+        df = pd.DataFrame({c: pd.Series(dtype="str") for c in STATE_COLUMNS})
+        df["year"] = df["year"].astype("int64")
+        return df
+    table = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
+    parts.clear()
+    w = table["w"].to_numpy()
+    year = table["year"].to_numpy()
+    day = table["day"].to_numpy()
+    order = np.lexsort((day, year, w))
+    w, year = w[order], year[order]
+    last = np.ones(len(w), dtype=bool)  # the last row of each (SIRET, year): most recent start
+    last[:-1] = (w[1:] != w[:-1]) | (year[1:] != year[:-1])
+    report.overlapping_periods = int((~last).sum())
+    rows = order[last]
+    del order, day
+    table = table.take(pa.array(rows))
+    w, year = w[last], year[last]
+    del rows, last
+    df = pd.DataFrame({"siret": wanted.take(pa.array(w)).to_pandas().array,
+                       "year": year.astype("int64")})
+    for k in ("etat", "employer", "naf", "nomenclature"):
+        df[k] = table[k].to_pandas()  # dictionary -> categorical
+    return df

@@ -50,7 +50,8 @@ def _check_states(states, years: list[int], rep: dict) -> None:
 
 def run_sirene_history(settings: Settings | None = None, force: bool = False) -> dict:
     """Build the states partition for the current stock vintage (skipped when it exists)."""
-    import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     from ..sources import sirene_history
 
@@ -65,18 +66,20 @@ def run_sirene_history(settings: Settings | None = None, force: bool = False) ->
         log.info("sirene_history %s already staged (%s): skipped", stock_vintage, done)
         return {"vintage": stock_vintage, "skipped": True, "path": str(done.parent)}
     geo = load_geography(settings)
-    ext = pd.read_parquet(stock_folder / "industrial_establishments.parquet",
-                          columns=["siret", "etatAdministratifEtablissement", "dateDebut"])
+    # Arrow, not pandas: millions of SIRETs nationally
+    ext = pq.read_table(stock_folder / "industrial_establishments.parquet",
+                        columns=["siret", "etatAdministratifEtablissement", "dateDebut"])
     got = acquire("sirene_history", settings, geo)
     t1 = flow_end_year(stock_vintage)
     years = list(range(t1 - YEARS_KEPT + 1, t1 + 1))
     # a unit closed on or before the first year end kept is closed at every date kept: it can
     # never be active, created or closed in the window, so its periods are not extracted
-    closed_before = (ext["etatAdministratifEtablissement"] == "F") & (ext["dateDebut"].fillna("") <= f"{years[0]}-12-31")
-    sirets = ext.loc[~closed_before, "siret"].dropna().unique()
+    closed_before = pc.fill_null(pc.and_(pc.equal(ext["etatAdministratifEtablissement"], "F"),
+                                         pc.less_equal(pc.fill_null(ext["dateDebut"], ""), f"{years[0]}-12-31")), False)
+    sirets = pc.drop_null(ext["siret"].filter(pc.invert(closed_before)))
     states, report = sirene_history.states_at_year_ends(got.path, sirets, years)
     rep = {**report.as_dict(), "stock_vintage": stock_vintage, "history_vintage": got.vintage,
-           "units_in_stock_extract": int(len(ext)), "units_closed_before_window": int(closed_before.sum())}
+           "units_in_stock_extract": int(ext.num_rows), "units_closed_before_window": int(pc.sum(closed_before).as_py() or 0)}
     if got.vintage != stock_vintage:
         log.warning("SIRENE history vintage %s differs from the stock vintage %s: flows mix two dates",
                     got.vintage, stock_vintage)
