@@ -219,3 +219,15 @@ def test_census_parse(tmp_path):
     p.write_text(cols + "\n25056;1000.5;990;400;500;450;50;380;350;700;710\n", encoding="utf-8")
     df, rep = census.parse_census(p, KNOWN)
     assert df.loc[0, "codgeo"] == "25056" and df.loc[0, "p21_pop"] == 1000.5 and df.loc[0, "p21_chom1564"] == 50
+
+
+def test_urssaf_last_years_keeps_the_window_and_2019(tmp_path):
+    header = URSSAF_HEADER.rsplit(";", 4)[0] + ";" + ";".join(
+        [f"nombre_d_etablissements_{y}" for y in (2012, 2019, 2020, 2025)] + [f"effectifs_salaries_{y}" for y in (2012, 2019, 2020, 2025)])
+    p = tmp_path / "urssaf.csv"
+    p.write_text(header + "\nR;27;Doubs;25;Besançon;25056;GS1;x;2562B;1;2;3;4;10;20;30;40\n", encoding="utf-8")
+    df, rep = urssaf.parse_urssaf(p, KNOWN, last_years=3)  # 2023-2025 present: 2025 only, plus 2019
+    assert sorted(df["year"].unique()) == [2019, 2025] and rep["years_not_staged"] == [2012, 2020]
+    assert df.set_index("year").loc[2019, "jobs"] == 20 and df.set_index("year").loc[2025, "n_etab"] == 4
+    full, rep = urssaf.parse_urssaf(p, KNOWN)
+    assert sorted(full["year"].unique()) == [2012, 2019, 2020, 2025] and rep["years_not_staged"] == []

@@ -20,9 +20,17 @@ DATASET_ID = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last"
 EXPORT_URL = f"https://open.urssaf.fr/api/explore/v2.1/catalog/datasets/{DATASET_ID}/exports/csv"
 
 
+#: years always kept by ``last_years`` (the pre-Covid base year of the alternative shift-share)
+ALWAYS_KEPT_YEARS = (2019,)
+
+
 def parse_urssaf(path: Path, known_communes: set[str], years: range | None = None,
-                 block_size: int = 16 << 20) -> tuple[pd.DataFrame, dict]:
+                 block_size: int = 16 << 20, last_years: int | None = None) -> tuple[pd.DataFrame, dict]:
     """Wide -> long. Returns (codgeo, division, is_industrial, year, n_etab, jobs) and a report.
+
+    ``years``: keep only these year columns; ``last_years``: keep the latest ``last_years``
+    years of the file (plus :data:`ALWAYS_KEPT_YEARS`): the indicators read t1, t1-5 and 2019,
+    and 20 years of 1M commune x division groups would be 20M rows to validate and stage.
 
     Year columns are discovered by regex (``effectifs_salaries_2025``...). Empty cells are
     missing (secret or absent), never zero; negative counts are an error naming the row.
@@ -59,6 +67,12 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
             year_cols[c] = (m.group(1), int(m.group(2)))
     if not any(k == "effectifs_salaries" for k, _ in year_cols.values()):
         raise TabularFileError(f"{path.name}: no effectifs_salaries_YYYY column found (columns: {header[:10]}...)")
+    dropped_years: list[int] = []
+    if last_years:
+        latest = max(y for k, y in year_cols.values() if k == "effectifs_salaries")
+        keep = {y for _, y in year_cols.values() if y > latest - last_years or y in ALWAYS_KEPT_YEARS}
+        dropped_years = sorted({y for _, y in year_cols.values()} - keep)
+        year_cols = {c: ky for c, ky in year_cols.items() if ky[1] in keep}
     value_cols = list(year_cols)
     years_sorted = sorted({y for _, y in year_cols.values()})
 
@@ -149,6 +163,7 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
         "file": path.name,
         "rows": rows,
         "years": years_sorted,
+        "years_not_staged": dropped_years,
         "commune_codes_zero_padded": repaired,
         "unknown_commune_codes": len(unknown_rows),
         "unknown_communes_sample": sorted(unknown_rows)[:20],

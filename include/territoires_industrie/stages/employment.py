@@ -32,6 +32,15 @@ def stage_table(settings: Settings, dataset: str, df, report: dict, vintage: str
     return {"vintage": vintage, "rows": int(len(df)), "path": str(folder / file)}
 
 
+def urssaf_years(env: dict | None = None) -> int | None:
+    """``TI_URSSAF_YEARS`` (default 11: t1-10..t1, plus 2019): URSSAF years staged; 0 = all."""
+    import os
+
+    env = os.environ if env is None else env
+    n = int(env.get("TI_URSSAF_YEARS") or 11)
+    return n if n > 0 else None
+
+
 def run_employment(settings: Settings | None = None) -> dict:
     from ..sources import census, chomage, urssaf
 
@@ -45,7 +54,7 @@ def run_employment(settings: Settings | None = None) -> dict:
     got = acquire("urssaf", settings, geo)
     out["urssaf"] = already_staged(settings, "urssaf", got, ["jobs_commune_division.parquet"])
     if out["urssaf"] is None:
-        df, rep = urssaf.parse_urssaf(got.path, known_or_old)
+        df, rep = urssaf.parse_urssaf(got.path, known_or_old, last_years=urssaf_years())
         df, rep["passage"] = remap_counts(df, passage, known, ["codgeo", "division", "year"], ["n_etab", "jobs"])
         if passage is not None:
             df["is_industrial"] = df["division"].isin(urssaf.INDUSTRIAL_DIVISIONS)
