@@ -6,6 +6,7 @@ hand below. Plus: quarantine file, drift (soft gate), status summary, HTML escap
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -202,6 +203,36 @@ def test_sirene_bad_codes_fail_and_are_quarantined(settings, geo):
     assert "exists in the COG 2023" in cog.loc["codgeo", "reason"]
     assert cog.loc["naf", "naf"] == "33.12" and cog.loc["naf", "row_index"] == "2"
     assert q.loc[q["column"] == "tranche", "tranche"].tolist() == ["99"]
+
+
+def test_big_frames_are_validated_in_row_chunks_with_the_same_result(settings, geo, monkeypatch, caplog):
+    """Above CHUNK_ROWS rows the row-wise checks run chunk by chunk (memory): same failures,
+    counts, samples and quarantined rows as one pass, and whole-frame checks (uniqueness)
+    still see duplicates that sit in different chunks."""
+    from territoires_industrie.validation import gates
+
+    df = pd.concat([sirene_agg()] * 3, ignore_index=True)  # 15 rows: duplicates across chunks
+    df.loc[0, "codgeo"] = "2A99"
+    df.loc[7, "tranche"] = "99"
+    df.loc[12, "naf"] = "33.12"
+    one, exc_one = failures("sirene_stock", df, settings, geo)
+    q_one = pd.read_csv(exc_one.quarantine_path.with_suffix(".csv"), dtype=str)
+    monkeypatch.setattr(gates, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(gates.run_suite, "__defaults__", (4,))
+    with caplog.at_level("INFO", logger="territoires_industrie.validation.gates"):
+        chunked, exc = failures("sirene_stock", df, settings, geo)
+    assert "in chunks of 4 rows" in caplog.text
+    assert chunked == one
+    assert chunked[("expect_compound_columns_to_be_unique",
+                    "codgeo, nomenclature, naf, division, is_industrial, etat, employer, tranche")] >= 8
+    assert chunked[("expect_column_values_to_be_in_set", "tranche")] == 1
+    q = pd.read_csv(exc.quarantine_path.with_suffix(".csv"), dtype=str)
+    pd.testing.assert_frame_equal(q.sort_values(list(q.columns)).reset_index(drop=True),
+                                  q_one.sort_values(list(q_one.columns)).reset_index(drop=True))
+    res = json.loads(Path(exc.result_path).read_text())
+    regex = next(c for c in res["checks"] if c["expectation"] == "expect_column_values_to_match_regex"
+                 and c["column"] == "codgeo")
+    assert regex["element_count"] == 15 and regex["unexpected_count"] == 1 and regex["sample"] == ["2A99"]
 
 
 def test_sirene_duplicates_fail(settings, geo):

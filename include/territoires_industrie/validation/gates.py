@@ -24,7 +24,9 @@ Nothing here imports Great Expectations at module level.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
 import logging
 import math
 import os
@@ -167,24 +169,26 @@ def _expectation_columns(cfg) -> set[str]:
     return {c for c in cols if c}
 
 
-def run_suite(asset_name: str, df: pd.DataFrame, suite) -> tuple[list[dict], list[dict]]:
+#: Row-wise expectations: their result over a frame is the sum of their results over row
+#: chunks, so big frames are validated chunk by chunk (GX's pandas engine needs several
+#: times a column's memory per expectation). Whole-frame ones (uniqueness, distinct values,
+#: row counts, dtypes) still see the whole frame.
+CHUNKABLE = frozenset({
+    "expect_column_values_to_be_between", "expect_column_values_to_be_in_reference_set",
+    "expect_column_values_to_be_in_set", "expect_column_values_to_be_null", "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_be_null", "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_column_pair_values_to_be_equal",
+})
+CHUNK_ROWS = 2_000_000
+
+
+def run_suite(asset_name: str, df: pd.DataFrame, suite, chunk_rows: int = CHUNK_ROWS) -> tuple[list[dict], list[dict]]:
     """Validate ``df`` with ``suite``; returns (check records, skipped expectations).
 
     Expectations whose column is absent from ``df`` are skipped (an absent *required*
-    column is reported by its own ``expect_column_to_exist``)."""
-    import great_expectations as gx
-
-    ctx = gx_context()
-    ds = ctx.data_sources.get("territoires_industrie")
-    try:
-        asset = ds.get_asset(asset_name)
-    except LookupError:
-        asset = ds.add_dataframe_asset(asset_name)
-    try:
-        batch_def = asset.get_batch_definition("whole")
-    except (KeyError, LookupError, ValueError):
-        batch_def = asset.add_batch_definition_whole_dataframe("whole")
-
+    column is reported by its own ``expect_column_to_exist``). Above ``chunk_rows`` rows the
+    row-wise expectations (:data:`CHUNKABLE`) run on row chunks and their results are summed
+    (counts, samples, unexpected row indices), which bounds the memory of the validation."""
     present = set(df.columns)
     skipped = []
     keep = []
@@ -196,14 +200,73 @@ def run_suite(asset_name: str, df: pd.DataFrame, suite) -> tuple[list[dict], lis
                             "reason": f"column(s) {missing} absent from the batch"})
         else:
             keep.append(exp)
-    run_suite_obj = gx.ExpectationSuite(name=f"{suite.name}", expectations=keep)
+    if len(df) <= chunk_rows:
+        return _validate(asset_name, suite.name, keep, df), skipped
+    rowwise = [i for i, e in enumerate(keep) if e.configuration.type in CHUNKABLE]
+    whole = [i for i in range(len(keep)) if i not in set(rowwise)]
+    records: dict[int, dict] = dict(zip(whole, _validate(asset_name, suite.name, [keep[i] for i in whole], df)))
+    merged: list[dict] | None = None
+    for start in range(0, len(df), chunk_rows):
+        part = _validate(f"{asset_name}_rows", f"{suite.name}__rows", [keep[i] for i in rowwise],
+                         df.iloc[start:start + chunk_rows])
+        merged = part if merged is None else [_merge_records(a, b) for a, b in zip(merged, part)]
+    records.update(zip(rowwise, merged or []))
+    log.info("validation %s: %d rows, %d row-wise expectations in chunks of %d rows", asset_name, len(df),
+             len(rowwise), chunk_rows)
+    return [records[i] for i in range(len(keep))], skipped
+
+
+def _validate(asset_name: str, suite_name: str, expectations: list, df: pd.DataFrame) -> list[dict]:
+    import great_expectations as gx
+
+    if not expectations:
+        return []
+    ctx = gx_context()
+    ds = ctx.data_sources.get("territoires_industrie")
+    try:
+        asset = ds.get_asset(asset_name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(asset_name)
+    try:
+        batch_def = asset.get_batch_definition("whole")
+    except (KeyError, LookupError, ValueError):
+        batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    # copies: GX refuses an expectation that already belongs to another suite (chunked runs)
+    run_suite_obj = gx.ExpectationSuite(name=suite_name, expectations=[copy.copy(e) for e in expectations])
     run_suite_obj = ctx.suites.add_or_update(run_suite_obj)
     vd = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{asset_name}_validation", data=batch_def, suite=run_suite_obj))
     res = vd.run(batch_parameters={"dataframe": df},
                  result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE,
                                 "return_unexpected_index_query": False})
-    return [_record(r) for r in res.results], skipped
+    return [_record(r) for r in res.results]
+
+
+def _merge_records(a: dict, b: dict) -> dict:
+    """Result of one row-wise expectation over two row chunks."""
+    def add(k):
+        return None if a.get(k) is None and b.get(k) is None else int(a.get(k) or 0) + int(b.get(k) or 0)
+
+    out = dict(a)
+    out["success"] = bool(a["success"] and b["success"])
+    out["error"] = a.get("error") or b.get("error")
+    for k in ("element_count", "unexpected_count", "missing_count", "checked_count"):
+        out[k] = add(k)
+    if out.get("unexpected_count") is not None:
+        base = (out.get("element_count") or 0) - (out.get("missing_count") or 0)
+        out["unexpected_percent"] = round(100.0 * out["unexpected_count"] / base, 4) if base else 0.0
+    for k in ("sample", "sample_rows"):
+        if a.get(k) is not None or b.get(k) is not None:
+            out[k] = ([*(a.get(k) or []), *(b.get(k) or [])])[:SAMPLE_SIZE]
+    if a.get("sample_counts") is not None or b.get("sample_counts") is not None:
+        counts: dict = {}
+        for item in [*(a.get("sample_counts") or []), *(b.get("sample_counts") or [])]:
+            key = json.dumps(item.get("value"), sort_keys=True, default=str)
+            counts.setdefault(key, {"value": item.get("value"), "count": 0})["count"] += int(item.get("count") or 0)
+        out["sample_counts"] = sorted(counts.values(), key=lambda x: -x["count"])[:SAMPLE_SIZE]
+    if a.get("_index") is not None or b.get("_index") is not None:
+        out["_index"] = [*(a.get("_index") or []), *(b.get("_index") or [])]
+    return out
 
 
 def _column_label(kw: dict) -> str | None:
