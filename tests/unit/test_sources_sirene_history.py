@@ -112,3 +112,18 @@ def test_siret_membership_matches_is_in_including_odd_values():
     assert _SiretSet(pa.array([], pa.string())).mask(batch).to_pylist() == [False] * 6
     assert _SiretSet(pa.array(["ABC", "00000000000001"])).mask(batch).to_pylist() == [
         False, False, True, False, False, False]
+
+
+def test_duplicate_state_keys_found_sorted_or_not():
+    import pandas as pd
+    from territoires_industrie.stages.sirene_history import _has_duplicate_keys
+
+    def f(rows):
+        return pd.DataFrame(rows, columns=["siret", "year"]).astype({"siret": "str"})
+
+    assert not _has_duplicate_keys(f([("00000000000001", 2024), ("00000000000001", 2025), ("00000000000002", 2024)]))
+    assert _has_duplicate_keys(f([("00000000000001", 2024), ("00000000000001", 2024), ("00000000000002", 2024)]))
+    # not sorted: the duplicate is far from its twin
+    assert _has_duplicate_keys(f([("00000000000002", 2024), ("00000000000001", 2025), ("00000000000002", 2024)]))
+    assert not _has_duplicate_keys(f([("00000000000002", 2024), ("00000000000001", 2025), ("00000000000002", 2025)]))
+    assert not _has_duplicate_keys(f([("00000000000002", 2024)]))

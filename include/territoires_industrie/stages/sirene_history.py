@@ -32,6 +32,25 @@ class HistoryStatesError(ValueError):
     pass
 
 
+def _has_duplicate_keys(states) -> bool:
+    """Several states for one (siret, year)? The parser returns them sorted by (siret, year),
+    so neighbours are compared (no hash of millions of SIRETs); any other order is hashed."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(states) < 2:
+        return False
+    s = pa.array(states["siret"].astype("str"))
+    y = states["year"].to_numpy()
+    a, b = s.slice(0, len(s) - 1), s.slice(1)
+    same = pc.equal(a, b).to_numpy(zero_copy_only=False)
+    ordered = pc.all(pc.less_equal(a, b)).as_py() and bool(np.all(y[1:][same] >= y[:-1][same]))
+    if not ordered:
+        return bool(states.duplicated(["siret", "year"]).any())
+    return bool(np.any(same & (y[1:] == y[:-1])))
+
+
 def _check_states(states, years: list[int], rep: dict) -> None:
     """Hard checks of the staged states (names the field and gives sample values)."""
     if rep["sirets_requested"] and states.empty:
@@ -44,7 +63,7 @@ def _check_states(states, years: list[int], rep: dict) -> None:
     out = states[~states["year"].isin(years)]
     if len(out):
         raise HistoryStatesError(f"{rep['file']}: unexpected year(s) {sorted(out['year'].unique())[:5]}")
-    if states.duplicated(["siret", "year"]).any():
+    if _has_duplicate_keys(states):
         raise HistoryStatesError(f"{rep['file']}: several states for one SIRET and year end")
 
 
@@ -80,6 +99,7 @@ def run_sirene_history(settings: Settings | None = None, force: bool = False) ->
     states, report = sirene_history.states_at_year_ends(got.path, sirets, years)
     rep = {**report.as_dict(), "stock_vintage": stock_vintage, "history_vintage": got.vintage,
            "units_in_stock_extract": int(ext.num_rows), "units_closed_before_window": int(pc.sum(closed_before).as_py() or 0)}
+    del ext, sirets, closed_before  # millions of SIRETs, no longer needed
     if got.vintage != stock_vintage:
         log.warning("SIRENE history vintage %s differs from the stock vintage %s: flows mix two dates",
                     got.vintage, stock_vintage)
