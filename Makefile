@@ -20,7 +20,7 @@ export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(PYTHONPATH)
 
 DAGS = ti_geography ti_sirene ti_employment ti_indicators ti_publish
 
-.PHONY: run test install airflow-db summary report bench clean
+.PHONY: run test install airflow-db summary report bench bench-chain clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ test: install
 
 bench: install    ## SIRENE ingest benchmark (writes bench/RESULTS.md); BENCH_ARGS="--sizes 1M,4M,16M,44M"
 	$(BIN)/python bench/bench_ingest.py $(BENCH_ARGS)
+
+bench-chain: install    ## whole monthly chain at national volume (writes bench/RESULTS.md); BENCH_ARGS="--stock-rows 4M"
+	$(BIN)/python bench/bench_chain.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(TI_DATA_DIR)
