@@ -88,7 +88,7 @@ def _industrial_units(geo, ext: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _history_states(settings: Settings, stock_vintage: str) -> pd.DataFrame:
+def _history_states(settings: Settings, stock_vintage: str, years: list[int] | None = None) -> pd.DataFrame:
     from .sirene_history import run_sirene_history
 
     try:
@@ -99,7 +99,8 @@ def _history_states(settings: Settings, stock_vintage: str) -> pd.DataFrame:
         log.info("sirene_history staging %s does not match the stock %s: building it now", hv, stock_vintage)
         run_sirene_history(settings)
         hv, folder = storage.current(settings.staging_dir, "sirene_history")
-    return pd.read_parquet(folder / "states.parquet")
+    # only the year ends the flows read (4 of the 6 staged): millions of rows nationally
+    return pd.read_parquet(folder / "states.parquet", filters=[("year", "in", years)] if years else None)
 
 
 def run_indicators(settings: Settings | None = None) -> dict:
@@ -115,8 +116,9 @@ def run_indicators(settings: Settings | None = None) -> dict:
     ti, ti_info = with_ti_2023(settings, geo)
     sv, sfolder = storage.current(settings.staging_dir, "sirene_stock")
     sirene = pd.read_parquet(sfolder / "establishments_agg.parquet")
-    industrial = _industrial_units(geo, pd.read_parquet(sfolder / "industrial_establishments.parquet"))
-    states = _history_states(settings, sv)
+    industrial = _industrial_units(geo, pd.read_parquet(sfolder / "industrial_establishments.parquet", columns=[
+        "siret", "codeCommuneEtablissement", "etatAdministratifEtablissement", "caractereEmployeurEtablissement",
+        "trancheEffectifsEtablissement"]))
     uv, ufolder = storage.current(settings.staging_dir, "urssaf")
     cv, cfolder = storage.current(settings.staging_dir, "chomage_ze")
     rv, rfolder = storage.current(settings.staging_dir, "census")
@@ -128,6 +130,7 @@ def run_indicators(settings: Settings | None = None) -> dict:
     rp_t1 = str(rv)[:4]
     periods = Periods(t1=t1, quarters=tuple(last_quarters(cv, 4)), quarters_prev=tuple(last_quarters(cv, 4, offset=8)),
                       alt_t0=alt_t0, flow_t1=flow_end_year(sv), stock=sv, rp_t1=rp_t1, rp_t0=str(int(rp_t1) - 6))
+    states = _history_states(settings, sv, list(range(periods.flow_t1 - periods.flow_years, periods.flow_t1 + 1)))
     mc = MCConfig(draws=int(os.environ.get("TI_MC_DRAWS") or 1000), seed=int(os.environ.get("TI_MC_SEED") or 20231109))
     config = rel.ReleaseConfig(weights=_weights_from_env(os.environ.get("TI_WEIGHTS")), mc=mc)
     res = rel.compute_release(geo.communes, ti, sirene, urssaf, chom, census, periods, industrial=industrial,
