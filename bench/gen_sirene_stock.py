@@ -342,21 +342,25 @@ def make_chunk(index: int, n: int, seed: int, chunk_rows: int = CHUNK_ROWS):
     return pa.table({c: cols.get(c, null) for c in SIRENE_STOCK_ALL_COLUMNS})
 
 
-def chunk_bytes(args) -> tuple[bytes, int, int, int]:
-    """Worker: chunk ``index`` -> (raw deflate bytes ending on a sync flush, crc32, raw size, rows)."""
+def _deflate_csv(table, header: bool, level: int) -> tuple[bytes, int, int, int]:
+    """A table as CSV text -> (raw deflate bytes ending on a sync flush, crc32, raw size, rows)."""
     import io
 
     import polars as pl
 
-    index, n, seed, chunk_rows, level = args
-    table = make_chunk(index, n, seed, chunk_rows)
+    rows = table.num_rows
     buf = io.BytesIO()
-    pl.from_arrow(table).write_csv(buf, include_header=index == 0, line_terminator="\n", quote_style="necessary")
+    pl.from_arrow(table).write_csv(buf, include_header=header, line_terminator="\n", quote_style="necessary")
     raw = buf.getvalue()
     del buf, table
     comp = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
-    out = comp.compress(raw) + comp.flush(zlib.Z_SYNC_FLUSH)
-    return out, zlib.crc32(raw), len(raw), n
+    return comp.compress(raw) + comp.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(raw), len(raw), rows
+
+
+def chunk_bytes(args) -> tuple[bytes, int, int, int]:
+    """Worker: stock chunk ``index`` -> its compressed piece (see :func:`_deflate_csv`)."""
+    index, n, seed, chunk_rows, level = args
+    return _deflate_csv(make_chunk(index, n, seed, chunk_rows), index == 0, level)
 
 
 def _write_zip(path: Path, pieces, member: str = MEMBER) -> dict:
@@ -407,6 +411,13 @@ def _write_zip(path: Path, pieces, member: str = MEMBER) -> dict:
 def generate_stock(out: Path, rows: int, seed: int = 42, workers: int = 2, level: int = 6,
                    chunk_rows: int = CHUNK_ROWS, geography=None) -> dict:
     """Write the synthetic stock zip at ``out``; returns rows, sizes, CRC and seconds."""
+    return _generate(out, rows, seed, workers, level, chunk_rows, geography, chunk_bytes, MEMBER)
+
+
+def _generate(out: Path, rows: int, seed: int, workers: int, level: int, chunk_rows: int, geography,
+              worker, member: str) -> dict:
+    """Chunks of the ``rows``-row stock through ``worker`` (in ``workers`` processes) into one
+    zip member; the history has one chunk per stock chunk, so both share the SIRETs."""
     import multiprocessing as mp
 
     if rows <= 0:
@@ -420,12 +431,12 @@ def generate_stock(out: Path, rows: int, seed: int = 42, workers: int = 2, level
     tasks = [(i, min(chunk_rows, rows - i * chunk_rows), seed, chunk_rows, level) for i in range(-(-rows // chunk_rows))]
     if workers <= 1:
         _init_worker(tables)
-        info = _write_zip(out, map(chunk_bytes, tasks))
+        info = _write_zip(out, map(worker, tasks), member=member)
     else:
         # spawn, not fork: polars/pyarrow thread pools of the parent would deadlock a forked child
         ctx = mp.get_context("spawn")
         with ctx.Pool(workers, initializer=_init_worker, initargs=(tables,)) as pool:
-            info = _write_zip(out, pool.imap(chunk_bytes, tasks))
+            info = _write_zip(out, pool.imap(worker, tasks), member=member)
     info["seconds"] = round(time.perf_counter() - t0, 2)
     info["seed"] = seed
     log.info("%s: %s rows, %.2f GB csv -> %.2f GB zip in %.1f s", out.name, f"{info['rows']:,}",
@@ -508,46 +519,16 @@ def make_history_chunk(index: int, n: int, seed: int, chunk_rows: int = CHUNK_RO
 
 
 def history_chunk_bytes(args) -> tuple[bytes, int, int, int]:
-    import io
-
-    import polars as pl
-
+    """Worker: the history rows of stock chunk ``index`` -> their compressed piece."""
     index, n, seed, chunk_rows, level = args
-    table = make_history_chunk(index, n, seed, chunk_rows)
-    rows = table.num_rows
-    buf = io.BytesIO()
-    pl.from_arrow(table).write_csv(buf, include_header=index == 0, line_terminator="\n", quote_style="necessary")
-    raw = buf.getvalue()
-    del buf, table
-    comp = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
-    out = comp.compress(raw) + comp.flush(zlib.Z_SYNC_FLUSH)
-    return out, zlib.crc32(raw), len(raw), rows
+    return _deflate_csv(make_history_chunk(index, n, seed, chunk_rows), index == 0, level)
 
 
 def generate_history(out: Path, stock_rows: int, seed: int = 42, workers: int = 2, level: int = 6,
                      chunk_rows: int = CHUNK_ROWS, geography=None) -> dict:
     """Write the synthetic ``StockEtablissementHistorique`` zip matching the stock of
     (``stock_rows``, ``seed``): same SIRETs, ~2.2 periods each."""
-    import multiprocessing as mp
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    tables = build_tables(seed, geography)
-    tasks = [(i, min(chunk_rows, stock_rows - i * chunk_rows), seed, chunk_rows, level)
-             for i in range(-(-stock_rows // chunk_rows))]
-    if workers <= 1:
-        _init_worker(tables)
-        info = _write_zip(out, map(history_chunk_bytes, tasks), member=HISTORY_MEMBER)
-    else:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(tables,)) as pool:
-            info = _write_zip(out, pool.imap(history_chunk_bytes, tasks), member=HISTORY_MEMBER)
-    info["seconds"] = round(time.perf_counter() - t0, 2)
-    info["seed"] = seed
-    log.info("%s: %s history rows, %.2f GB csv -> %.2f GB zip in %.1f s", out.name, f"{info['rows']:,}",
-             info["csv_bytes"] / 1e9, info["zip_bytes"] / 1e9, info["seconds"])
-    return info
+    return _generate(out, stock_rows, seed, workers, level, chunk_rows, geography, history_chunk_bytes, HISTORY_MEMBER)
 
 
 def sha256(path: Path) -> str:

@@ -98,32 +98,18 @@ def test_errors_name_the_file_and_column(tmp_path):
 
 
 def test_siret_membership_matches_is_in_including_odd_values():
-    """The binary-search membership used on the 98M-row history gives exactly pyarrow's is_in,
-    including 13-char codes (no zero-padding equality), non-digits and an empty wanted set."""
+    """The binary-search positions used on the 98M-row history select exactly pyarrow's is_in and
+    point at the right SIRET, including 13-char codes (no zero-padding equality), non-digits and
+    an empty wanted set."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from territoires_industrie.sources.sirene_history import _SiretSet
 
     wanted = pa.array(["00000000000001", "01000002400017", "99999999999999"])
     batch = pa.array(["01000002400017", "1000002400017", "00000000000001", "00000000000002", "99999999999999", ""])
-    assert _SiretSet(wanted).mask(batch).to_pylist() == pc.is_in(batch, value_set=wanted).to_pylist()
-    odd = pa.array(["0100000240001X", "00000000000001"])
-    assert _SiretSet(wanted).mask(odd).to_pylist() == [False, True]
-    assert _SiretSet(pa.array([], pa.string())).mask(batch).to_pylist() == [False] * 6
-    assert _SiretSet(pa.array(["ABC", "00000000000001"])).mask(batch).to_pylist() == [
-        False, False, True, False, False, False]
+    assert _SiretSet(wanted).index(batch).tolist() == [1, -1, 0, -1, 2, -1]
+    assert (_SiretSet(wanted).index(batch) >= 0).tolist() == pc.is_in(batch, value_set=wanted).to_pylist()
+    assert _SiretSet(wanted).index(pa.array(["0100000240001X", "00000000000001"])).tolist() == [-1, 0]
+    assert _SiretSet(pa.array([], pa.string())).index(batch).tolist() == [-1] * 6
+    assert _SiretSet(pa.array(["00000000000001", "ABC"])).index(batch).tolist() == [-1, -1, 0, -1, -1, -1]
 
-
-def test_duplicate_state_keys_found_sorted_or_not():
-    import pandas as pd
-    from territoires_industrie.stages.sirene_history import _has_duplicate_keys
-
-    def f(rows):
-        return pd.DataFrame(rows, columns=["siret", "year"]).astype({"siret": "str"})
-
-    assert not _has_duplicate_keys(f([("00000000000001", 2024), ("00000000000001", 2025), ("00000000000002", 2024)]))
-    assert _has_duplicate_keys(f([("00000000000001", 2024), ("00000000000001", 2024), ("00000000000002", 2024)]))
-    # not sorted: the duplicate is far from its twin
-    assert _has_duplicate_keys(f([("00000000000002", 2024), ("00000000000001", 2025), ("00000000000002", 2024)]))
-    assert not _has_duplicate_keys(f([("00000000000002", 2024), ("00000000000001", 2025), ("00000000000002", 2025)]))
-    assert not _has_duplicate_keys(f([("00000000000002", 2024)]))

@@ -327,14 +327,11 @@ def _simplify_coverage(geoms: list, tolerance: float) -> list:
         return [shapely.simplify(g, tolerance, preserve_topology=True) for g in geoms]
 
 
-def _finish(geom, tolerance: float, decimals: int) -> dict | None:
-    """Simplify (topology kept; 0 = already simplified), snap to the output precision, GeoJSON
-    dict with rounded coordinates."""
+def _finish(geom, decimals: int) -> dict | None:
+    """Snap to the output precision; GeoJSON dict with rounded coordinates (None if empty)."""
     import shapely
     from shapely.geometry import mapping
 
-    if tolerance:
-        geom = shapely.simplify(geom, tolerance, preserve_topology=True)
     try:
         geom = shapely.set_precision(geom, 10 ** -decimals)
     except shapely.errors.GEOSException:  # pragma: no cover - keep the unsnapped geometry
@@ -390,6 +387,20 @@ def _shape(geometry: dict):
     return _valid(shape(geometry))
 
 
+def _layer(groups: dict[str, list], properties, tolerance: float, decimals: int) -> tuple[list[dict], list[str]]:
+    """Features of one layer: each code's parts dissolved, all shapes simplified together as a
+    coverage, then snapped; returns (features sorted by code, codes left empty)."""
+    codes = sorted(groups)
+    features, empty = [], []
+    for code, geom in zip(codes, _simplify_coverage([_union(groups[c]) for c in codes], tolerance)):
+        g = _finish(geom, decimals)
+        if g is None:
+            empty.append(code)
+        else:
+            features.append({"type": "Feature", "properties": properties(code), "geometry": g})
+    return features, empty
+
+
 def _fc(name: str, features: list[dict], meta: dict) -> dict:
     return {"type": "FeatureCollection", "name": name, "metadata": meta, "features": features}
 
@@ -409,17 +420,10 @@ def build_epci(records: Iterable[tuple[dict, dict]], vintage: dict[str, str] | N
         shapes.setdefault(code, []).append(_shape(geom))
         props.setdefault(code, {"nom": _text(p.get("NOM")), "nature": _text(p.get("NATURE"))})
     wanted = set(shapes) if vintage is None else {c for c in vintage if c != NO_EPCI}
-    features, empty = [], []
-    codes = sorted(set(shapes) & wanted)
-    simplified = _simplify_coverage([_union(shapes[c]) for c in codes], tolerance)
-    for code, geom in zip(codes, simplified):
-        g = _finish(geom, 0, decimals)
-        if g is None:
-            empty.append(code)
-            continue
-        nom = props[code]["nom"] or (vintage or {}).get(code, "")
-        features.append({"type": "Feature", "properties": {"code": code, "nom": nom, "nature": props[code]["nature"]},
-                         "geometry": g})
+    features, empty = _layer(
+        {c: shapes[c] for c in set(shapes) & wanted},
+        lambda c: {"code": c, "nom": props[c]["nom"] or (vintage or {}).get(c, ""), "nature": props[c]["nature"]},
+        tolerance, decimals)
     missing = sorted(wanted - set(shapes))
     extra = sorted(set(shapes) - wanted)
     check = {"features": len(features), "shapes": len(shapes),
@@ -451,16 +455,8 @@ def build_ze(communes: Iterable[tuple[dict, dict]], commune_ze: dict[str, str], 
             got = {s.strip() for s in _text(p.get("SIREN_EPCI")).split("/") if s.strip()}
             if want and want != NO_EPCI and want not in got:
                 epci_disagree.append(code)
-    features, empty = [], []
-    zes = sorted(by_ze)
-    simplified = _simplify_coverage([_union(by_ze[z]) for z in zes], tolerance)
-    for ze, geom in zip(zes, simplified):
-        g = _finish(geom, 0, decimals)
-        if g is None:
-            empty.append(ze)
-            continue
-        features.append({"type": "Feature", "properties": {"code": ze, "nom": ze_names.get(ze, ""),
-                                                           "communes": len(by_ze[ze])}, "geometry": g})
+    features, empty = _layer(by_ze, lambda z: {"code": z, "nom": ze_names.get(z, ""), "communes": len(by_ze[z])},
+                             tolerance, decimals)
     no_shape = sorted(set(commune_ze) - seen)
     ze_missing = sorted(set(ze_names) - set(by_ze))
     check = {

@@ -104,9 +104,6 @@ class _SiretSet:
         idx = pc.index_in(sirets, value_set=self.wanted)
         return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
-    def mask(self, sirets) -> pa.Array:
-        return pa.array(self.index(sirets) >= 0)
-
 
 _STATE_TEXT = {"etat": "etatAdministratifEtablissement", "employer": "caractereEmployeurEtablissement",
                "naf": "activitePrincipaleEtablissement", "nomenclature": "nomenclatureActivitePrincipaleEtablissement"}

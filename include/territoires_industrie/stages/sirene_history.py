@@ -32,25 +32,6 @@ class HistoryStatesError(ValueError):
     pass
 
 
-def _has_duplicate_keys(states) -> bool:
-    """Several states for one (siret, year)? The parser returns them sorted by (siret, year),
-    so neighbours are compared (no hash of millions of SIRETs); any other order is hashed."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if len(states) < 2:
-        return False
-    s = pa.array(states["siret"].astype("str"))
-    y = states["year"].to_numpy()
-    a, b = s.slice(0, len(s) - 1), s.slice(1)
-    same = pc.equal(a, b).to_numpy(zero_copy_only=False)
-    ordered = pc.all(pc.less_equal(a, b)).as_py() and bool(np.all(y[1:][same] >= y[:-1][same]))
-    if not ordered:
-        return bool(states.duplicated(["siret", "year"]).any())
-    return bool(np.any(same & (y[1:] == y[:-1])))
-
-
 def _check_states(states, years: list[int], rep: dict) -> None:
     """Hard checks of the staged states (names the field and gives sample values)."""
     if rep["sirets_requested"] and states.empty:
@@ -63,8 +44,8 @@ def _check_states(states, years: list[int], rep: dict) -> None:
     out = states[~states["year"].isin(years)]
     if len(out):
         raise HistoryStatesError(f"{rep['file']}: unexpected year(s) {sorted(out['year'].unique())[:5]}")
-    if _has_duplicate_keys(states):
-        raise HistoryStatesError(f"{rep['file']}: several states for one SIRET and year end")
+    # one state per (siret, year): made so by the parser (overlaps resolved and counted) and
+    # enforced by the hard gate's compound-uniqueness check, not re-hashed here
 
 
 def run_sirene_history(settings: Settings | None = None, force: bool = False) -> dict:
