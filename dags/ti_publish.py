@@ -9,12 +9,14 @@ French Excel, XLSX, Parquet) and the offline HTML report from that published rel
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
+from territoires_industrie.arguments import RELEASE_ID_PATTERN  # light module: re only
 from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, START, run_stage
 
 
 @dag(dag_id="ti_publish", schedule=[INDICATORS], start_date=START, catchup=False, max_active_runs=1,
      default_args=DEFAULT_ARGS, on_failure_callback=ON_FAILURE, tags=["territoires-industrie", "publish"], doc_md=__doc__,
-     params={"release": Param(None, type=["null", "string"], description="re-publish this staged past period (YYYY-MM); "
+     params={"release": Param(None, type=["null", "string"], pattern=RELEASE_ID_PATTERN,
+                              title="Release (facultatif)", description="re-publish this staged past period (YYYY-MM); "
                                                                             "empty = the current indicators partition")})
 def ti_publish():
     @task(outlets=[PUBLISHED])

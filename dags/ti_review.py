@@ -16,6 +16,7 @@ library function is behind `ti-indicators review`. See `docs/review.md`.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
+from territoires_industrie.arguments import RELEASE_ID_PATTERN  # light module: re only
 from ti_common import DEFAULT_ARGS, ON_FAILURE, START
 
 PARAMS = {
@@ -32,7 +33,7 @@ PARAMS = {
     "csv_path": Param(None, type=["null", "string"], title="Fichier de lot (facultatif)",
                       description="Chemin d'un CSV (une ligne par candidature x EPCI : dossier;nom_candidature;"
                                   "siren_epci) lisible par le worker ; remplace les champs ci-dessus."),
-    "release": Param(None, type=["null", "string"], pattern="^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$",
+    "release": Param(None, type=["null", "string"], pattern=RELEASE_ID_PATTERN,
                      title="Release (facultatif)", description="Release publiée, ex. 2026-11 ; par défaut la plus récente."),
 }
 

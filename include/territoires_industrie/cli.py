@@ -195,6 +195,16 @@ def _rollback(args) -> int:
     return 0
 
 
+def _release_arg(value: str) -> str:
+    """argparse type: a release id YYYY-MM, refused at the edge otherwise (exit code 2)."""
+    from .arguments import InvalidArgument, release_id
+
+    try:
+        return release_id(value)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ti-indicators", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -204,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validation", help="print the latest validation (Great Expectations gates) status per dataset")
     p.set_defaults(func=_validation)
     p = sub.add_parser("report", help="rebuild the HTML report of a release from the warehouse (no pipeline run)")
-    p.add_argument("--release", default=None, help="release id (YYYY-MM); default: the current release")
+    p.add_argument("--release", default=None, type=_release_arg, help="release id (YYYY-MM); default: the current release")
     p.add_argument("--exports", action="store_true", help="also rewrite exports/<release>/ from the warehouse")
     p.add_argument("--geometry-dir", default=None, help="folder with epci*.geojson / ze*.geojson (map)")
     p.set_defaults(func=_report)
@@ -215,17 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--communes", default=None, help="commune INSEE codes, comma-separated (converted to their EPCI)")
     p.add_argument("--ti", default=None, help="existing Territoire d'industrie id(s), e.g. ti-2701")
     p.add_argument("--csv", default=None, help="batch file: one row per candidacy x code (see docs/review.md)")
-    p.add_argument("--release", default=None, help="release id (YYYY-MM); default: the current release")
+    p.add_argument("--release", default=None, type=_release_arg, help="release id (YYYY-MM); default: the current release")
     p.add_argument("--json", action="store_true", help="print the result (paths, flags, problems) as JSON")
     p.set_defaults(func=_review)
     p = sub.add_parser("stage", help="run one pipeline stage without Airflow (debugging)")
     p.add_argument("name", choices=STAGES)
-    p.add_argument("--release", default=None, help="publish only: re-publish this staged past period (YYYY-MM)")
+    p.add_argument("--release", default=None, type=_release_arg, help="publish only: re-publish this staged past period (YYYY-MM)")
     p.set_defaults(func=_stage)
     p = sub.add_parser("releases", help="list the releases in the warehouse and the current one")
     p.set_defaults(func=_releases)
     p = sub.add_parser("rollback", help="make an existing complete release current again (newer ones withdrawn)")
-    p.add_argument("--to", required=True, help="release id (YYYY-MM) to make current")
+    p.add_argument("--to", required=True, type=_release_arg, help="release id (YYYY-MM) to make current")
     p.set_defaults(func=_rollback)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

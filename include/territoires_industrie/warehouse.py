@@ -203,37 +203,121 @@ def _copy(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
         raise sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
 
 
-def publish_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.DataFrame], meta: dict) -> dict:
-    """Atomically replace release ``release_id`` and point ``current_release`` at it."""
+class PublishConflict(RuntimeError):
+    """Two publications of the same warehouse collided, or a staged release vanished."""
+
+
+#: Status of the rows of a release being built (invisible: not ``complete``, not current).
+BUILDING = "building"
+
+
+def _release_row(release_id: str, status: str, n_values: int, meta: dict) -> dict:
+    return {"release_id": release_id, "status": status, "pipeline_version": __version__,
+            "source_vintages": json.dumps(meta.get("source_vintages", {}), sort_keys=True),
+            "synthetic": bool(meta.get("synthetic", False)), "n_indicator_values": n_values,
+            "validation_status": meta.get("validation_status")}
+
+
+def building_key(release_id: str) -> str:
+    """Warehouse key of a release while it is built: ``<release>~<start time><random>``
+    (unique per publication run, fits ``String(32)``, sorts after nothing a reader uses)."""
+    import secrets
+    import time
+
+    return f"{release_id}~{int(time.time()):08x}{secrets.token_hex(3)}"
+
+
+def stage_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.DataFrame], meta: dict) -> str:
+    """Write every row of ``release_id`` under a private building key, in one transaction.
+
+    Nothing a reader uses changes: the rows are not ``complete``, not current, in no
+    ``latest_*`` view. :func:`switch_release` makes them the release; :func:`discard_staged`
+    removes them. Returns the building key."""
     init_schema(engine)
+    key = building_key(release_id)
     n_values = int(len(tables["indicator_values"]))
     with engine.begin() as conn:
         for name, table in {**RELEASE_TABLES, **RESTRICTED_TABLES}.items():
-            conn.execute(table.delete().where(table.c.release_id == release_id))
             if tables.get(name) is None:
                 continue
             df = tables[name].copy()
-            df.insert(0, "release_id", release_id)
+            df.insert(0, "release_id", key)
             _insert(conn, table, df)
+        conn.execute(releases.insert().values(**_release_row(key, BUILDING, n_values, meta)))
+    log.info("staged release %s under %s: %d indicator values", release_id, key, n_values)
+    return key
+
+
+def staged_counts(engine: sa.Engine, key: str) -> dict[str, int]:
+    """Rows held under ``key`` per table (to verify a staged release before the switch)."""
+    with engine.connect() as conn:
+        return {name: int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.release_id == key))
+                          .scalar_one()) for name, t in {**RELEASE_TABLES, **RESTRICTED_TABLES}.items()}
+
+
+def staged_keys(engine: sa.Engine) -> list[str]:
+    """Building keys left in the warehouse (a publication in progress, or one that was killed)."""
+    if not sa.inspect(engine).has_table("releases"):
+        return []
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(releases.c.release_id).where(releases.c.status == BUILDING)
+                                 .order_by(releases.c.release_id)).scalars())
+
+
+def discard_staged(engine: sa.Engine, key: str) -> None:
+    """Delete every row of the building key ``key`` (a killed or refused publication)."""
+    if "~" not in key:
+        raise ValueError(f"{key!r} is not a building key")
+    with engine.begin() as conn:
+        for table in (*RELEASE_TABLES.values(), *RESTRICTED_TABLES.values(), releases):
+            conn.execute(table.delete().where(table.c.release_id == key))
+    log.info("discarded staged rows %s", key)
+
+
+def switch_release(engine: sa.Engine, release_id: str, key: str) -> dict:
+    """The commit point of a publication: in ONE transaction, the rows staged under ``key``
+    become release ``release_id`` (replacing an earlier publication of that period), its
+    status becomes ``complete`` and ``current_release`` points at the newest complete release.
+
+    Concurrent switches are serialised (PostgreSQL: table lock on ``current_release``; SQLite:
+    the database write lock). :class:`PublishConflict` when ``key`` holds nothing any more."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("LOCK TABLE current_release IN EXCLUSIVE MODE"))
+        else:  # take SQLite's write lock now, before reading
+            conn.execute(current_release.delete().where(sa.false()))
+        row = conn.execute(sa.select(releases.c.n_indicator_values).where(
+            (releases.c.release_id == key) & (releases.c.status == BUILDING))).scalar_one_or_none()
+        if row is None:
+            raise PublishConflict(f"release {release_id}: the staged rows {key} are gone (another publication of "
+                                  f"the same warehouse cleaned or switched them); run the publication again")
+        for table in (*RELEASE_TABLES.values(), *RESTRICTED_TABLES.values()):
+            conn.execute(table.delete().where(table.c.release_id == release_id))
+            conn.execute(table.update().where(table.c.release_id == key).values(release_id=release_id))
         conn.execute(releases.delete().where(releases.c.release_id == release_id))
-        conn.execute(
-            releases.insert().values(
-                release_id=release_id,
-                status="complete",
-                pipeline_version=__version__,
-                source_vintages=json.dumps(meta.get("source_vintages", {}), sort_keys=True),
-                synthetic=bool(meta.get("synthetic", False)),
-                n_indicator_values=n_values,
-                validation_status=meta.get("validation_status"),
-            )
-        )
+        conn.execute(releases.update().where(releases.c.release_id == key)
+                     .values(release_id=release_id, status="complete"))
         newest = conn.execute(
             sa.select(sa.func.max(releases.c.release_id)).where(releases.c.status == "complete")
         ).scalar_one()
         conn.execute(current_release.delete())
         conn.execute(current_release.insert().values(id=1, release_id=newest))
-    log.info("published release %s: %d indicator values (current release: %s)", release_id, n_values, newest)
-    return {"release_id": release_id, "indicator_values": n_values, "current_release": newest}
+    log.info("switched release %s: %d indicator values (current release: %s)", release_id, row, newest)
+    return {"release_id": release_id, "indicator_values": int(row), "current_release": newest}
+
+
+def publish_release(engine: sa.Engine, release_id: str, tables: dict[str, pd.DataFrame], meta: dict) -> dict:
+    """Atomically replace release ``release_id`` and point ``current_release`` at it
+    (stage under a building key, then switch: readers see the old or the new release)."""
+    key = stage_release(engine, release_id, tables, meta)
+    try:
+        return switch_release(engine, release_id, key)
+    except BaseException:
+        try:
+            discard_staged(engine, key)
+        except Exception:  # noqa: BLE001 - the original error matters; leftovers are cleaned by the next run
+            log.warning("could not discard staged rows %s; the next publication removes them", key)
+        raise
 
 
 def rollback(engine: sa.Engine, to_release: str) -> dict:
@@ -305,9 +389,17 @@ def list_releases(engine: sa.Engine) -> pd.DataFrame:
     return _typed(df, releases)
 
 
-def release_meta(engine: sa.Engine, release_id: str) -> dict:
-    """The ``releases`` row of ``release_id`` with ``source_vintages`` decoded; KeyError if unknown."""
-    rel = list_releases(engine)
+def release_meta(engine: sa.Engine, release_id: str, *, staged_key: str | None = None) -> dict:
+    """The ``releases`` row of ``release_id`` with ``source_vintages`` decoded; KeyError if unknown.
+
+    ``staged_key``: read the row of a release being built under that key instead (presented
+    as ``release_id``, status ``complete``: what it will be once switched)."""
+    if staged_key is not None:
+        with engine.connect() as conn:
+            df = pd.read_sql(sa.select(releases).where(releases.c.release_id == staged_key), conn)
+        rel = _typed(df, releases).assign(release_id=release_id, status="complete")
+    else:
+        rel = list_releases(engine)
     row = rel[rel["release_id"] == release_id]
     if row.empty:
         known = ", ".join(rel["release_id"]) or "none"
@@ -316,6 +408,14 @@ def release_meta(engine: sa.Engine, release_id: str) -> dict:
     meta["source_vintages"] = json.loads(meta.get("source_vintages") or "{}")
     meta["synthetic"] = bool(meta.get("synthetic"))
     return meta
+
+
+def read_release_row(meta: dict) -> pd.DataFrame:
+    """The ``releases`` row of :func:`release_meta` as a one-row table (same dtypes as
+    :func:`list_releases`)."""
+    row = {c.name: meta.get(c.name) for c in releases.columns}
+    row["source_vintages"] = json.dumps(meta.get("source_vintages") or {}, sort_keys=True)
+    return _typed(pd.DataFrame([row]), releases)
 
 
 def read_release(engine: sa.Engine, release_id: str, table: str) -> pd.DataFrame:

@@ -43,10 +43,19 @@ def copy_world(template: Path, dest: Path) -> Path:
 
 
 def file_hashes(data_dir: Path, subdirs=("exports", "reports")) -> dict[str, str]:
+    """sha256 of every file a user reaches under ``exports/`` and ``reports/``: through the
+    release and ``latest`` links, not the build folders (``.releases/``) they point at."""
+    import os
+
     out = {}
     for sub in subdirs:
-        for p in sorted((data_dir / sub).rglob("*")):
-            if p.is_file():
+        root = data_dir / sub
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for f in sorted(filenames):
+                if f.startswith("."):
+                    continue
+                p = Path(dirpath) / f
                 out[str(p.relative_to(data_dir))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 

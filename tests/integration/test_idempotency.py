@@ -4,6 +4,7 @@ Runs the library stages (the functions the DAG tasks call) on a small published 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import sqlalchemy as sa
@@ -30,7 +31,11 @@ def test_rerun_same_period_is_byte_identical(tmp_path, tmp_path_factory, monkeyp
 def _add_past_period(data, past="2026-10"):
     """A second, older period staged next to the current one (same numbers, another key)."""
     src = data / "staging" / "indicators" / "2026-11"
-    shutil.copytree(src, data / "staging" / "indicators" / past)
+    dest = data / "staging" / "indicators" / past
+    shutil.copytree(src, dest)
+    meta = json.loads((dest / "release_meta.json").read_text())
+    meta["release_id"] = past  # what the indicators stage writes for that period (publish checks it)
+    (dest / "release_meta.json").write_text(json.dumps(meta))
 
 
 def _published(settings):

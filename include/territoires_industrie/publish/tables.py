@@ -118,16 +118,23 @@ class ReleaseData:
         return all(c in df.columns and df[c].notna().any() for c in cols)
 
 
-def load_release(engine, release_id: str | None = None) -> ReleaseData:
-    """Read one published release (the current one when ``release_id`` is None)."""
+def load_release(engine, release_id: str | None = None, *, staged_key: str | None = None) -> ReleaseData:
+    """Read one published release (the current one when ``release_id`` is None).
+
+    ``staged_key``: read the rows of a release still being built under that warehouse key,
+    presented exactly as they will read once switched (release id, status): the exports and
+    the report of a publication are built from them before the release becomes current."""
     from .. import warehouse
 
     if release_id is None:
         release_id = warehouse.current_release_id(engine)
         if release_id is None:
             raise LookupError("no release has been published in the warehouse yet: run the pipeline first (make run)")
-    meta = warehouse.release_meta(engine, release_id)
-    tables = {name: warehouse.read_release(engine, release_id, name) for name in warehouse.RELEASE_TABLES}
+    meta = warehouse.release_meta(engine, release_id, staged_key=staged_key)
+    tables = {name: warehouse.read_release(engine, staged_key or release_id, name) for name in warehouse.RELEASE_TABLES}
+    if staged_key is not None:
+        tables = {name: df.assign(release_id=release_id) if "release_id" in df.columns else df
+                  for name, df in tables.items()}
     return ReleaseData(release_id=release_id, meta=meta, **tables)
 
 

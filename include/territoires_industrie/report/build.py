@@ -407,27 +407,41 @@ def _territory_context(level: str, trow: dict, rd: ReleaseData, ctx: dict) -> di
 
 def build_report(engine, reports_dir: Path, release_id: str | None = None, *, settings=None,
                  geometry_dir: Path | None = None, exports_dir: Path | None = None,
-                 update_latest: bool | None = None) -> dict:
+                 update_latest: bool | None = None, staged: ReleaseData | None = None,
+                 dest: Path | None = None) -> dict:
     """Build the site of ``release_id`` (the current release by default) from the warehouse.
 
     ``exports_dir``: folder holding this release's exports (copied into ``downloads/`` when
-    complete, else rebuilt from the warehouse). Returns {release_id, path, index, pages, ...}."""
+    complete, else rebuilt from the warehouse). ``staged``: a release still being built
+    (:func:`load_release` with ``staged_key``), shown as if it were published: its own rows
+    replace any earlier publication of the same period in the history. ``dest``: write the
+    finished site to this new folder instead of swapping it into ``<reports_dir>/<release>``
+    (the publication switches it in later). Returns {release_id, path, index, pages, ...}."""
     from .. import warehouse
     from .geometry import load_geometries
 
     t0 = time.perf_counter()
-    rd = load_release(engine, release_id)
+    rd = staged if staged is not None else load_release(engine, release_id)
     current = warehouse.current_release_id(engine)
     if update_latest is None:
-        update_latest = rd.release_id == current
+        update_latest = rd.release_id == current and dest is None
     releases = warehouse.list_releases(engine)
-    releases = releases[releases["release_id"] <= rd.release_id]
+    releases = releases[releases["release_id"] < rd.release_id] if staged is not None else \
+        releases[releases["release_id"] <= rd.release_id]
     prev_id = warehouse.previous_release_id(engine, rd.release_id)
     prev = load_release(engine, prev_id) if prev_id else None
     hist_comp = warehouse.read_history(engine, "composite", levels=PAGE_LEVELS)
-    hist_comp = hist_comp[hist_comp["release_id"] <= rd.release_id]
     hist_iv = warehouse.read_history(engine, "indicator_values", levels=PAGE_LEVELS,
                                      columns=("value", "numerator", "denominator"))
+    if staged is not None:  # the release being built, in place of any earlier publication of its period
+        releases = pd.concat([releases, warehouse.read_release_row(staged.meta)], ignore_index=True)
+        hist_comp = pd.concat([hist_comp[hist_comp["release_id"] < rd.release_id],
+                               rd.composite[rd.composite["level"].isin(PAGE_LEVELS)][list(hist_comp.columns)]],
+                              ignore_index=True)
+        hist_iv = pd.concat([hist_iv[hist_iv["release_id"] < rd.release_id],
+                             rd.indicator_values[rd.indicator_values["level"].isin(PAGE_LEVELS)][list(hist_iv.columns)]],
+                            ignore_index=True)
+    hist_comp = hist_comp[hist_comp["release_id"] <= rd.release_id]
     hist_iv = hist_iv[(hist_iv["release_id"] <= rd.release_id)
                       & hist_iv["indicator_id"].isin(["jobs_ind_change_5y", "d1_population_decline",
                                                       "d2_employment_decline"])]
@@ -576,8 +590,12 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
         for p in tmp.rglob("*"):
             if p.is_file():
                 os.chmod(p, 0o644)
-        final = reports_dir / safe_name(rd.release_id)
-        _swap_into_place(tmp, final)
+        if dest is not None:
+            final = Path(dest)
+            os.replace(tmp, final)
+        else:
+            final = reports_dir / safe_name(rd.release_id)
+            _swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

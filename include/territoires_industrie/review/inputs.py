@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 PAYLOADS = ("counts", "reference_models", "meta", "membership", "passage", "adjacency")
 REQUIRED_PAYLOADS = ("counts", "reference_models", "meta", "membership")
 #: Release ids are period keys (``2026-11``); anything else is refused before any query.
-RELEASE_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$")
 #: Keys of the indicators stage's ``release_meta.json`` kept in the restricted ``meta`` document.
 META_KEYS = ("release_id", "national", "periods", "weights", "mc_draws", "mc_seed", "source_vintages", "synthetic",
              "t1", "quarters", "ti_2023")
@@ -202,10 +200,13 @@ def review_inputs_from_staging(settings, folder: Path, geometry_dir: Path | None
 # --- reading (review) ------------------------------------------------------------------------
 
 def check_release_id(release_id: str) -> str:
-    rid = str(release_id).strip()
-    if not RELEASE_ID_RE.fullmatch(rid):
-        raise ReviewInputsError(f"release {release_id!r}: not a release id (expected e.g. 2026-11)")
-    return rid
+    from ..arguments import InvalidArgument
+    from ..arguments import release_id as checked
+
+    try:
+        return checked(release_id)
+    except InvalidArgument as exc:
+        raise ReviewInputsError(str(exc)) from None
 
 
 def read_payloads(engine, release_id: str) -> dict:
