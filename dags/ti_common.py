@@ -30,6 +30,10 @@ SIRENE = Asset("ti_staging_sirene_stock")
 EMPLOYMENT = Asset("ti_staging_employment")
 INDICATORS = Asset("ti_staging_indicators")
 PUBLISHED = Asset("ti_warehouse_release")
+#: Release ids in trigger forms: ``YYYY-MM`` only. Equal to
+#: ``territoires_industrie.arguments.RELEASE_ID_PATTERN`` (tested; not imported: DAG files parse
+#: without the library).
+RELEASE_ID_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
 
 
 def run_stage(name: str, **kwargs) -> dict:
@@ -40,9 +44,11 @@ def run_stage(name: str, **kwargs) -> dict:
     """
     from airflow.sdk.exceptions import AirflowFailException
     from territoires_industrie import pipeline
+    from territoires_industrie.arguments import InvalidArgument
+    from territoires_industrie.stages.publish import StagingIncomplete
     from territoires_industrie.validation import HardGateFailed
 
     try:
         return getattr(pipeline, f"run_{name}")(**kwargs)
-    except HardGateFailed as exc:
+    except (HardGateFailed, StagingIncomplete, InvalidArgument) as exc:
         raise AirflowFailException(str(exc)) from exc

@@ -9,8 +9,7 @@ French Excel, XLSX, Parquet) and the offline HTML report from that published rel
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from territoires_industrie.arguments import RELEASE_ID_PATTERN  # light module: re only
-from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, START, run_stage
+from ti_common import DEFAULT_ARGS, INDICATORS, ON_FAILURE, PUBLISHED, RELEASE_ID_PATTERN, START, run_stage
 
 
 @dag(dag_id="ti_publish", schedule=[INDICATORS], start_date=START, catchup=False, max_active_runs=1,

@@ -16,8 +16,7 @@ library function is behind `ti-indicators review`. See `docs/review.md`.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from territoires_industrie.arguments import RELEASE_ID_PATTERN  # light module: re only
-from ti_common import DEFAULT_ARGS, ON_FAILURE, START
+from ti_common import DEFAULT_ARGS, ON_FAILURE, RELEASE_ID_PATTERN, START
 
 PARAMS = {
     "name": Param("", type="string", maxLength=200, title="Nom de la candidature",

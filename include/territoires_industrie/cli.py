@@ -141,12 +141,18 @@ def _stage(args) -> int:
     if args.release and args.name != "publish":
         print(f"--release applies to the publish stage only (re-publish a staged past period), not {args.name!r}")
         return 2
+    from .arguments import InvalidArgument, printable
+    from .stages.publish import PublishConflict, StagingIncomplete
+
     try:
         out = fn(release=args.release) if args.release else fn()
+    except (StagingIncomplete, PublishConflict, InvalidArgument) as exc:
+        print(printable(exc, limit=2000))
+        return 1
     except FileNotFoundError as exc:
         if not args.release:
             raise
-        print(exc)
+        print(printable(exc, limit=2000))
         return 1
     print(json.dumps(out, indent=2, default=str))
     return 0
@@ -195,6 +201,27 @@ def _rollback(args) -> int:
     return 0
 
 
+def _recover(args) -> int:
+    """Complete or abandon an interrupted publication (normally done by the next publication)."""
+    from . import warehouse
+    from .config import get_settings
+    from .stages.publish import publication_lock, recover
+
+    s = get_settings()
+    engine = warehouse.get_engine(s.warehouse_url)
+    try:
+        with publication_lock(s, engine):
+            done = recover(s, engine)
+        current = warehouse.current_release_id(engine)
+    finally:
+        engine.dispose()
+    print(f"current release : {current or 'none'}")
+    print(f"journal         : {done['journal'] or 'none (no interrupted switch)'}")
+    print(f"staged rows     : {', '.join(done['discarded_keys']) or 'none'} discarded")
+    print(f"build folders   : {len(done['removed'])} removed")
+    return 0
+
+
 def _release_arg(value: str) -> str:
     """argparse type: a release id YYYY-MM, refused at the edge otherwise (exit code 2)."""
     from .arguments import InvalidArgument, release_id
@@ -237,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rollback", help="make an existing complete release current again (newer ones withdrawn)")
     p.add_argument("--to", required=True, type=_release_arg, help="release id (YYYY-MM) to make current")
     p.set_defaults(func=_rollback)
+    p = sub.add_parser("recover", help="complete or abandon an interrupted publication (the next publication "
+                                       "does it too): links, latest, leftover build folders and staged rows")
+    p.set_defaults(func=_recover)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -85,3 +85,18 @@ print(json.dumps({{"seconds": dt, "heavy": heavy}}))
         print(f"\n  DAG parse time {path.name:<22} {res['seconds'] * 1000:7.1f} ms")
     assert res["heavy"] == [], f"{path.name} imports heavy modules at parse time: {res['heavy']}"
     assert res["seconds"] < 2.0  # generous bound for CI noise; the 0.2 s target is tracked in bench/
+
+
+def test_release_params_refuse_what_the_cli_refuses(dagbag):
+    """The trigger form of ti_publish and ti_review validates ``release`` with the same pattern as
+    the CLI and the library (issue 21): a path or a trailing character never reaches a task."""
+    from territoires_industrie.arguments import RELEASE_ID_PATTERN
+
+    for dag_id in ("ti_publish", "ti_review"):
+        param = dagbag.dags[dag_id].params.get_param("release")
+        assert param.schema.get("pattern") == RELEASE_ID_PATTERN
+        assert param.resolve("2026-11") == "2026-11"
+        assert param.resolve(None) is None
+        for bad in ("../2026-11", "2026-11 ", "2026-13", "2026-11/../../etc"):
+            with pytest.raises(Exception, match="does not match|Invalid input|not valid"):
+                param.resolve(bad)

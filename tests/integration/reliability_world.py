@@ -38,7 +38,7 @@ def build_template(tmp_factory, monkeypatch) -> Path:
 
 
 def copy_world(template: Path, dest: Path) -> Path:
-    shutil.copytree(template, dest)
+    shutil.copytree(template, dest, symlinks=True)  # release and latest links stay links
     return dest
 
 

@@ -382,7 +382,14 @@ def run_publish(settings: Settings | None = None, release: str | None = None) ->
                 warehouse.discard_staged(engine, key)
                 _collect_garbage(settings)
                 raise
-            result = warehouse.switch_release(engine, release_id, key)  # the commit point
+            try:
+                result = warehouse.switch_release(engine, release_id, key)  # the commit point
+            except BaseException:
+                if key in warehouse.staged_keys(engine):  # not committed: abandon this publication now
+                    warehouse.discard_staged(engine, key)
+                    (settings.data_dir / JOURNAL).unlink(missing_ok=True)
+                    _collect_garbage(settings)
+                raise  # committed (the error came after): the journal lets the next run finish the links
             _switch_links(settings, release_id, out["exports_name"], out["report_name"], result["current_release"])
             (settings.data_dir / JOURNAL).unlink()
             _collect_garbage(settings)
