@@ -158,3 +158,11 @@ CENSUS = SourceSchema(
 )
 
 REGISTRY = {s.source: s for s in (SIRENE_STOCK, SIRENE_HISTORY, URSSAF, CHOMAGE_ZE, CENSUS)}
+
+
+#: Plausible ceilings of counts (France as a whole, rounded up): no commune, EPCI or source row can
+#: exceed them; a value above is a unit or parsing error, never a real figure. Used by the parsers
+#: and by the hard Great Expectations expectations on every count column.
+CEILING_JOBS = 30_000_000            # salaried jobs in France (~26 M, URSSAF)
+CEILING_ESTABLISHMENTS = 45_000_000  # rows of the SIRENE establishment stock (~44 M)
+CEILING_PERSONS = 70_000_000         # population of France (~68 M, census)

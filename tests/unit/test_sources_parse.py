@@ -104,7 +104,7 @@ def test_urssaf_wide_to_long(tmp_path):
 def test_urssaf_negative_count_names_row_and_column(tmp_path):
     p = tmp_path / "urssaf.csv"
     p.write_text(URSSAF_HEADER + "\nR;27;D;25;B;25056;GS1;x;2562B;1;1;-4;3\n", encoding="utf-8")
-    with pytest.raises(TabularFileError, match=r"urssaf.csv: negative count at data row 2.*effectifs_salaries_2020"):
+    with pytest.raises(TabularFileError, match=r"urssaf.csv: negative count -4.0 at data row 1 \(file line 2\), column .effectifs_salaries_2020."):
         urssaf.parse_urssaf(p, KNOWN)
 
 
@@ -159,7 +159,7 @@ def test_urssaf_negative_count_in_a_later_block_names_its_file_line(tmp_path):
     lines = p.read_text().splitlines()
     lines[1501] = lines[1501].rsplit(";", 1)[0] + ";-1"  # data row 1501 = file line 1502
     p.write_text("\n".join(lines) + "\n")
-    with pytest.raises(TabularFileError, match=r"negative count at data row 1502 .*effectifs_salaries_2025"):
+    with pytest.raises(TabularFileError, match=r"negative count -1.0 at data row 1501 \(file line 1502\), column .effectifs_salaries_2025"):
         urssaf.parse_urssaf(p, KNOWN, block_size=4096)
 
 

@@ -307,9 +307,29 @@ def test_urssaf_corrupted_fails_with_counts(settings, geo):
         ("expect_column_values_to_be_in_reference_set", "division"): 1,
         ("expect_column_values_to_be_in_set", "division"): 1,
         ("expect_column_values_to_be_between", "jobs"): 1,
+        ("expect_column_values_to_be_plausible_counts", "jobs"): 1,
         ("expect_compound_columns_to_be_unique", "codgeo, division, year"): 2,
     }
     assert "urssaf 2025" in str(exc) and "expect_column_values_to_be_between on jobs: 1 unexpected" in str(exc)
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1e12, 10.5])
+def test_urssaf_absurd_counts_fail_the_hard_gate(settings, geo, value):
+    """Issue 21: a count that is not finite, whole and below France's total never reaches a
+    published table, whatever parser produced it (the gate does not trust the parser)."""
+    df = urssaf_df()
+    df.loc[3, "jobs"] = value
+    got, exc = failures("urssaf", df, settings, geo, vintage="2025")
+    assert got.get(("expect_column_values_to_be_plausible_counts", "jobs")) == 1, got
+    assert "expect_column_values_to_be_plausible_counts on jobs: 1 unexpected" in str(exc)
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1e9])
+def test_census_absurd_counts_fail_the_hard_gate(settings, geo, value):
+    df = census_df()
+    df.loc[0, "p21_pop"] = value
+    got, _ = failures("census", df, settings, geo)
+    assert got.get(("expect_column_values_to_be_plausible_counts", "p21_pop")) == 1, got
 
 
 def test_urssaf_missing_departement(settings, geo):
@@ -354,6 +374,7 @@ def test_census_inconsistent_duplicate_negative_fail(settings, geo):
     assert got == {
         ("expect_column_values_to_be_unique", "codgeo"): 2,
         ("expect_column_values_to_be_between", "p21_pop"): 1,
+        ("expect_column_values_to_be_plausible_counts", "p21_pop"): 1,
         ("expect_column_pair_values_a_to_be_greater_than_b", "p21_act1564, p21_actocc1564"): 1,
         ("expect_column_pair_values_a_to_be_greater_than_b", "p21_pop, p21_act1564"): 1,
         ("expect_column_pair_values_a_to_be_greater_than_b", "p21_pop, p21_pop2554"): 1,

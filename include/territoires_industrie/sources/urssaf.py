@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import codes
 from ..nomenclature import INDUSTRIAL_DIVISIONS
-from ..schemas import URSSAF, URSSAF_YEAR_RE
+from ..schemas import CEILING_ESTABLISHMENTS, CEILING_JOBS, URSSAF, URSSAF_YEAR_RE
 from .tabular import TabularFileError, sniff_header
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
             reader = pacsv.open_csv(
                 path, read_options=pacsv.ReadOptions(block_size=block_size),
                 parse_options=pacsv.ParseOptions(delimiter=sep),
-                convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=types))
+                convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=types,
+                                                     null_values=[""]))  # only an empty cell is missing
             while True:
                 try:
                     yield reader.read_next_batch()
@@ -140,14 +141,15 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
         starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, np.int64)
         for m in (0, 1):
             block = np.full((n, n_years), np.nan)
+            present = np.zeros((n, n_years), dtype=bool)
             for j, c in enumerate(measure_cols[m]):
                 if c is not None:
-                    block[:, j] = batch.column(c).to_numpy(zero_copy_only=False)
-            neg = block < 0
-            if neg.any():
-                i = int(np.flatnonzero(neg.any(axis=1))[0])
-                bad = [c for c in value_cols if (v := batch.column(c)[i].as_py()) is not None and v < 0]
-                raise TabularFileError(f"{path.name}: negative count at data row {pos + i + 2} (file line), column(s) {bad}")
+                    column = batch.column(c)
+                    block[:, j] = column.to_numpy(zero_copy_only=False)
+                    present[:, j] = column.is_valid().to_numpy(zero_copy_only=False)
+            _check_counts(path, block, present, measure_cols[m], pos,
+                          CEILING_ESTABLISHMENTS if m == 0 else CEILING_JOBS)
+            del present
             if len(g):
                 block = block[o]
                 has = ~np.isnan(block)
@@ -194,6 +196,25 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
     log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, rows, len(out), report["seconds"])
     return out, report
+
+
+def _check_counts(path: Path, block, present, cols: list, pos: int, ceiling: float) -> None:
+    """Counts by meaning (issue 21): every cell is empty (secret/absent: the only missing value)
+    or a finite, non-negative whole number below a plausible ceiling; ``NaN``/``inf`` texts are
+    values, refused. The first violation names the file, the file line, the column and the value."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        bad = present & ~(np.isfinite(block) & (block >= 0) & (block <= ceiling) & (np.floor(block) == block))
+    if not bad.any():
+        return
+    i, j = (int(x[0]) for x in np.nonzero(bad))
+    v = float(block[i, j])
+    reason = ("negative count" if v < 0 else "non-finite count" if not np.isfinite(v)
+              else f"count above the plausible ceiling {ceiling:,.0f}" if v > ceiling else "non-integer count")
+    line = pos + i + 2  # header = file line 1
+    raise TabularFileError(f"{path.name}: {reason} {v!r} at data row {line - 1} (file line {line}), "
+                           f"column {cols[j]!r}")
 
 
 def _locate_bad_number(path: Path, sep: str, year_cols: list[str]) -> str | None:

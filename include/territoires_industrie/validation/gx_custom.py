@@ -1,4 +1,4 @@
-"""Two project-specific Great Expectations expectations (GX 1.x), registered on import.
+"""Three project-specific Great Expectations expectations (GX 1.x), registered on import.
 
 This module imports Great Expectations at top level: import it only inside functions
 (never from a DAG file or at package import time).
@@ -66,6 +66,33 @@ class ExpectColumnValuesToBeInReferenceSet(ColumnMapExpectation):
     map_metric: ClassVar[str] = "column_values.ti_in_reference_set"
     success_keys: ClassVar[tuple] = ("reference", "mostly")
     args_keys: ClassVar[tuple] = ("column", "reference")
+
+
+class ColumnValuesPlausibleCount(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.ti_plausible_count"
+    condition_value_keys = ("max_value", "integer")
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, max_value, integer, **kwargs):
+        import numpy as np
+
+        v = column.astype("float64").to_numpy()
+        ok = np.isfinite(v) & (v >= 0) & (v <= float(max_value))
+        if integer:
+            ok &= np.floor(v) == v
+        return ok
+
+
+class ExpectColumnValuesToBePlausibleCounts(ColumnMapExpectation):
+    """Expect every non-null value to be a count by meaning: finite (no inf, no NaN text), >= 0,
+    <= ``max_value`` (a plausible ceiling, e.g. "a commune cannot have more jobs than France")
+    and, when ``integer``, a whole number."""
+
+    max_value: float
+    integer: bool = True
+    map_metric: ClassVar[str] = "column_values.ti_plausible_count"
+    success_keys: ClassVar[tuple] = ("max_value", "integer", "mostly")
+    args_keys: ClassVar[tuple] = ("column", "max_value", "integer")
 
 
 def dtype_kind(dtype) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import codes
+from ..schemas import CEILING_ESTABLISHMENTS, CEILING_JOBS, CEILING_PERSONS
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,17 @@ def _departements_complete(refs: References, what: str) -> object:
         description=f"every expected département has {what} ({len(refs.expected_departements)} expected)")
 
 
+
+
+def _counts(columns, max_value: float, *, integer: bool = True) -> list:
+    """Counts by meaning: finite, >= 0, <= a plausible ceiling, whole numbers when the source
+    publishes integers (hard expectations: a violation blocks publication)."""
+    what = "a whole number" if integer else "a number"
+    return [expectation("ExpectColumnValuesToBePlausibleCounts", kind="range", column=c, max_value=max_value,
+                        integer=integer, description=f"{c} is a count: finite, >= 0, <= {max_value:,.0f}, {what}")
+            for c in columns]
+
+
 def _non_negative(columns, kind: str = "range") -> list:
     return [expectation("ExpectColumnValuesToBeBetween", kind=kind, column=c, min_value=0,
                         description=f"{c} is a count: >= 0") for c in columns]
@@ -314,6 +326,7 @@ def sirene_stock_suite(refs: References, columns=()):
                     description="one aggregate row per commune x activity x state x employer x band"),
         expectation("ExpectColumnValuesToBeBetween", kind="range", column="n_etab", min_value=1,
                     description="n_etab: every aggregate row counts at least one establishment"),
+        *_counts(["n_etab"], CEILING_ESTABLISHMENTS),
         _departements_complete(refs, "establishments"),
     ]
     return _suite("sirene_stock", e)
@@ -439,6 +452,8 @@ def urssaf_suite(refs: References, columns=()):
         expectation("ExpectColumnValuesToBeBetween", kind="range", column="year", min_value=1990, max_value=2100,
                     description="year: a plausible year (1990-2100)"),
         *_non_negative(["jobs", "n_etab"]),
+        *_counts(["jobs"], CEILING_JOBS),
+        *_counts(["n_etab"], CEILING_ESTABLISHMENTS),
         _departements_complete(refs, "URSSAF rows"),
     ]
     return _suite("urssaf", e)
@@ -549,6 +564,7 @@ def census_suite(refs: References, columns=()):
     e += [_dtype_exp("codgeo", "string")] + [_dtype_exp(c, "numeric") for c in CENSUS_COUNTS]
     e += _commune_keys("codgeo", refs, unique=True)
     e += _non_negative(CENSUS_COUNTS)
+    e += _counts(CENSUS_COUNTS, CEILING_PERSONS, integer=False)  # census counts are weighted estimates
     e += [
         _pair_ge("p21_pop", "p21_act1564", "active population 15-64 <= population"),
         _pair_ge("p21_pop", "p21_pop2554", "population 25-54 <= population"),
