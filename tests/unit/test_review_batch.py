@@ -68,6 +68,8 @@ def test_batch_reports_bad_rows_and_ranks_the_good_ones(env):
         assert page.resolve().is_file() and (page.parent / "review.json").is_file() and (page.parent / "review.csv").is_file()
     problems = pd.read_csv(folder / "problems.csv")
     assert {"malformed_row", "invalid_code", "commune_as_epci", "unknown_epci"} <= set(problems["code"])
+    raw_rows = [r["row"] for r in csv.DictReader(open(folder / "problems.csv", encoding="utf-8")) if r["row"]]
+    assert raw_rows and all(r.isdigit() for r in raw_rows), raw_rows  # "7", never "7.0" (issue 21)
     detail = list(csv.DictReader(open(folder / "candidatures.csv", encoding="utf-8")))
     assert {r["candidature"] for r in detail} == {"Dijon-Beaune", "Vallée de l'Arve"}
     assert next(r for r in detail if r["dossier"] == "201")["jobs_ind"] == "1500.0"

@@ -23,6 +23,25 @@ def test_codes_split_and_normalised():
     assert split_codes("200000172, 200069193;242100410") == ["200000172", "200069193", "242100410"]
     assert split_codes(["200 000 172", "242100410,200069193"]) == ["200000172", "242100410", "200069193"]
     assert split_codes(None) == [] and split_codes("") == []
+
+
+def test_codes_separated_by_spaces_are_separate_codes():
+    """Issue 21: the documented space separator used to concatenate two SIREN into one
+    18-digit code; a SIREN typed in groups of three stays one code."""
+    assert split_codes("200000172 200069193") == ["200000172", "200069193"]
+    assert split_codes("200000172\t200069193  242100410") == ["200000172", "200069193", "242100410"]
+    assert split_codes("200 000 172 200069193") == ["200000172", "200069193"]
+    assert split_codes("21231 2A004 ti-2701") == ["21231", "2A004", "ti-2701"]
+    assert split_codes(["200 069 193 242 100 410"]) == ["200069193", "242100410"]
+
+
+def test_control_characters_in_codes_are_escaped_in_messages():
+    from territoires_industrie.review.candidacy import from_args
+
+    cand = from_args("X", epci="\x1b[2J200000172,\x1b]0;pwned\x07")
+    msgs = " ".join(p.message for p in cand.problems)
+    assert "\x1b" not in msgs and "\x07" not in msgs
+    assert "\\x1b[2J200000172" in msgs
     assert normalise_code("1001", "commune") == "01001"  # a spreadsheet dropped the zero
     assert normalise_code("2a004", "commune") == "2A004"
     assert normalise_code("200000172.0", "epci") == "200000172"
@@ -52,9 +71,9 @@ def test_sql_injection_is_data_never_a_code():
     evil = "'; DROP TABLE releases; --"
     c = from_args(evil, epci="242100410")
     assert c.name == evil and not c.fatal  # a name is data: kept as given (it is escaped in the outputs)
-    c = from_args("X", epci=evil)  # split on ";" like any list of codes: every piece is refused
-    assert [p.code for p in c.problems] == ["invalid_code"] * 3 + ["no_valid_code"]
-    assert [p.value for p in c.problems[:3]] == ["'", "DROPTABLEreleases", "--"]
+    c = from_args("X", epci=evil)  # split on ";" and spaces like any list of codes: every piece is refused
+    assert [p.code for p in c.problems] == ["invalid_code"] * 5 + ["no_valid_code"]
+    assert [p.value for p in c.problems[:5]] == ["'", "DROP", "TABLE", "releases", "--"]
     assert "n'est pas un code valide" in c.problems[0].message and c.codes == [] and c.fatal
 
 

@@ -139,18 +139,40 @@ def clean_name(raw) -> str:
     return _SPACES.sub(" ", s).strip()
 
 
+def _split_spaced(part: str) -> list[str]:
+    """One cell split on spaces: ``200000172 200069193`` is two codes, while groups of at most
+    3 digits are joined up to a SIREN (``200 000 172`` is one code, as people type it)."""
+    out: list[str] = []
+    buf = ""
+    for tok in _SPACES.split(part.strip()):
+        if not tok:
+            continue
+        if tok.isdigit() and len(tok) <= 3 and len(buf) + len(tok) <= 9:
+            buf += tok
+            if len(buf) == 9:
+                out.append(buf)
+                buf = ""
+            continue
+        if buf:
+            out.append(buf)
+            buf = ""
+        out.append(tok)
+    if buf:
+        out.append(buf)
+    return out
+
+
 def split_codes(value) -> list[str]:
-    """Codes from a list, or from a string separated by ``,`` ``;`` ``|`` or line breaks.
-    Spaces inside one code are removed (``200 000 172`` is one SIREN)."""
+    """Codes from a list, or from a string separated by ``,`` ``;`` ``|``, line breaks or
+    spaces. Digit groups of a SIREN typed with spaces are kept together (``200 000 172``)."""
     if value is None:
         return []
-    if isinstance(value, (list, tuple)):
-        parts = [str(v) for v in value if v is not None]
-        out = []
-        for p in parts:
-            out += split_codes(p) if re.search(r"[,;|\n]", p) else [p]
-        return [c for c in (_SPACES.sub("", p) for p in out) if c]
-    return [c for c in (_SPACES.sub("", p) for p in re.split(r"[,;|\n]+", str(value))) if c]
+    parts = [str(v) for v in value if v is not None] if isinstance(value, (list, tuple)) else [str(value)]
+    out: list[str] = []
+    for p in parts:
+        for piece in re.split(r"[,;|\n]+", p):
+            out += _split_spaced(piece)
+    return [c for c in out if c]
 
 
 def classify(code: str) -> str | None:
@@ -180,8 +202,11 @@ def normalise_code(raw: str, kind: str) -> str:
 
 
 def _shown(value: str, limit: int = 60) -> str:
-    v = str(value)
-    return v if len(v) <= limit else v[:limit] + "…"
+    """Input echoed in a message: control characters escaped (a code cannot clear a terminal or
+    forge a log line), long values cut."""
+    from ..arguments import printable
+
+    return printable(value, limit=limit)
 
 
 def invalid_code_problem(raw: str, kind: str, row: int | None = None, fld: str | None = None) -> Problem:

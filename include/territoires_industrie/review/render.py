@@ -311,6 +311,7 @@ def write_batch(summary: pd.DataFrame, rejected: list[dict], file_problems, ctx,
     problems = pd.DataFrame([p.as_dict() for p in file_problems]
                             + [{**p, "candidature": r["candidacy"]["name"]} for r in rejected for p in r["problems"]],
                             columns=["candidature", "level", "code", "message", "row", "field", "value", "suggestion"])
+    problems["row"] = pd.to_numeric(problems["row"], errors="coerce").astype("Int64")  # line 11, not 11.0
     write_csv(summary, folder / "summary.csv")
     write_csv(problems.map(safe_text), folder / "problems.csv")
     sheets = {"Classement": summary.drop(columns=["html"], errors="ignore"), "Remarques": problems.map(safe_text)}
