@@ -39,16 +39,16 @@ RELEASE_ID_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
 def run_stage(name: str, **kwargs) -> dict:
     """Run ``territoires_industrie.pipeline.run_<name>`` inside a task.
 
-    A failed hard validation gate is bad *data*, not a transient fault: it fails the task
-    without retries (AirflowFailException) instead of failing the same way 5 minutes later.
+    Bad *data* (any ``territoires_industrie.errors.DataError``: a corrupt file, a missing
+    column, a failed hard validation gate, a bad argument) is not a transient fault: it fails
+    the task without retries (AirflowFailException) instead of failing the same way 5 minutes
+    later. Network and database errors keep the task's retries.
     """
     from airflow.sdk.exceptions import AirflowFailException
     from territoires_industrie import pipeline
-    from territoires_industrie.arguments import InvalidArgument
-    from territoires_industrie.stages.publish import StagingIncomplete
-    from territoires_industrie.validation import HardGateFailed
+    from territoires_industrie.errors import DataError
 
     try:
         return getattr(pipeline, f"run_{name}")(**kwargs)
-    except (HardGateFailed, StagingIncomplete, InvalidArgument) as exc:
+    except DataError as exc:  # corrupt file, missing column, failed hard gate, bad argument...
         raise AirflowFailException(str(exc)) from exc

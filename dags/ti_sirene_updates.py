@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
-from ti_common import DEFAULT_ARGS, ON_FAILURE, START
+from ti_common import DEFAULT_ARGS, ON_FAILURE, START, run_stage
 
 
 @dag(dag_id="ti_sirene_updates", schedule="@daily", start_date=START, catchup=False, max_active_runs=1,
@@ -25,9 +25,8 @@ from ti_common import DEFAULT_ARGS, ON_FAILURE, START
 def ti_sirene_updates():
     @task(pool="insee_api", pool_slots=1)
     def pull_updates() -> dict:
-        from territoires_industrie.stages.sirene import run_sirene_updates
-
-        return run_sirene_updates()
+        # same wrapper as every stage: run metrics, failure notification, bad data not retried
+        return run_stage("sirene_updates")
 
     pull_updates()
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .errors import DataError
+
 #: A release is the period of the SIRENE stock vintage: ``YYYY-MM``, month 01-12, nothing else.
 RELEASE_ID_RE = re.compile(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")
 #: The same rule as a JSON-schema pattern (Airflow ``Param(pattern=...)`` of the trigger form).
@@ -20,7 +22,7 @@ RELEASE_ID_PATTERN = RELEASE_ID_RE.pattern
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-class InvalidArgument(ValueError):
+class InvalidArgument(DataError, ValueError):
     """A value given by a person (CLI option, DAG parameter, request field) is not acceptable."""
 
 

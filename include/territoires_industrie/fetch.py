@@ -36,6 +36,7 @@ from typing import Callable
 
 from . import storage
 from .config import Settings
+from .errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ def acquire(source: str, settings: Settings, geo=None, **options) -> Acquired:
     return _acquire_live(source, settings, **options)
 
 
+class SampleFileAltered(DataError, RuntimeError):
+    """A generated sample file no longer matches the sha256 recorded when it was generated."""
+
+
 def _acquire_sample(source: str, settings: Settings, geo) -> Acquired:
     from .stages.common import ensure_sample, sample_file
 
@@ -91,6 +96,13 @@ def _acquire_sample(source: str, settings: Settings, geo) -> Acquired:
     src = sample_file(settings, manifest, SAMPLE_KEYS[source])
     vintage = str(manifest["as_of"][SAMPLE_ASOF[source]])
     entry = manifest["files"][SAMPLE_KEYS[source]]
+    # checked BEFORE landing: a sample file altered since it was generated must not enter the
+    # immutable raw zone (it would block every later run with a LandingConflict)
+    if entry.get("sha256") and storage.sha256_file(src) != entry["sha256"]:
+        raise SampleFileAltered(
+            f"{src}: the SYNTHETIC sample file differs from the one generated (sha256 in "
+            f"{settings.sample_dir / 'SAMPLE_MANIFEST.json'}); nothing was landed. Delete {settings.sample_dir} to "
+            f"regenerate the sample, or restore the file")
     raw = storage.land_file(src, settings.raw_dir, source, vintage,
                             {"origin": "sample (SYNTHETIC)", "rows": entry.get("rows"), "url": None})
     return Acquired(source, raw, vintage, True, storage.read_manifest(raw.parent)["files"][raw.name])

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import codes
+from .errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ COG_VINTAGE = "2023"
 NO_EPCI = "ZZZZZZZZZ"  # "Sans objet": 4 island communes without EPCI
 
 
-class SourceFormatError(ValueError):
+class SourceFormatError(DataError, ValueError):
     """A source file does not have the expected layout; the message names file and field."""
 
 

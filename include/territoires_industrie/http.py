@@ -50,6 +50,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .errors import DataError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_URLS = {
@@ -90,7 +92,7 @@ class DownloadError(HttpError):
     """A download is truncated, corrupt, of the wrong kind (HTML page) or does not match its metadata."""
 
 
-class UpstreamFormatError(ValueError):
+class UpstreamFormatError(DataError, ValueError):
     """The response is not in the documented format (malformed JSON, HTML error page with HTTP 200...)."""
 
 

@@ -18,6 +18,7 @@ from .stages.common import SYNTHETIC_BANNER, redact_url  # noqa: F401
 # notification sent (when configured) on failure or validation warnings.
 run_geography = tracked("geography", geography.run_geography)
 run_sirene = tracked("sirene", sirene.run_sirene)
+run_sirene_updates = tracked("sirene_updates", sirene.run_sirene_updates)
 run_sirene_history = tracked("sirene_history", sirene_history.run_sirene_history)
 run_employment = tracked("employment", employment.run_employment)
 run_indicators = tracked("indicators", indicators.run_indicators)

@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ class SourceSchema:
         return [c for c in self.names if c in present]
 
 
-class MissingColumnError(ValueError):
+class MissingColumnError(DataError, ValueError):
     pass
 
 

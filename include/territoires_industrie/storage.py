@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from .errors import DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -69,7 +71,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-class LandingConflict(RuntimeError):
+class LandingConflict(DataError, RuntimeError):
     pass
 
 

@@ -247,6 +247,45 @@ STAGE_CASES = {
 }
 
 
+def _as_if_published(data, sample_rel):
+    """The bad file stands for what the source published: record its sha256 in the sample
+    manifest (otherwise the sample check refuses it before landing, see below)."""
+    import hashlib
+    import json
+
+    mpath = data / "sample" / "SAMPLE_MANIFEST.json"
+    m = json.loads(mpath.read_text())
+    for entry in m["files"].values():
+        if entry["path"] == sample_rel:
+            entry["sha256"] = hashlib.sha256((data / "sample" / sample_rel).read_bytes()).hexdigest()
+    mpath.write_text(json.dumps(m))
+
+
+def test_altered_sample_file_is_refused_before_it_reaches_the_raw_zone(tmp_path, tmp_path_factory, monkeypatch):
+    """Issue 21: a sample file altered after generation used to be landed in the immutable raw
+    zone first, then fail parsing, and block every later run with a LandingConflict."""
+    data = copy_world(published_template(tmp_path_factory), tmp_path / "data")
+    settings = settings_for(data)
+    before = snapshot(settings)
+    raw_before = sorted(str(p.relative_to(data)) for p in (data / "raw").rglob("*"))
+    sample = data / "sample" / "urssaf" / "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"
+    original = sample.read_bytes()
+    _negative_urssaf(sample)
+    for folder in (data / "raw" / "urssaf").iterdir():  # force a new landing
+        for f in folder.iterdir():
+            f.chmod(0o644)
+            f.unlink()
+    with pytest.raises(Exception) as info:
+        run_stages(monkeypatch, settings, ("employment",))
+    assert type(info.value).__name__ == "SampleFileAltered"
+    assert sample.name in str(info.value) and "nothing was landed" in str(info.value)
+    assert not [p for p in (data / "raw" / "urssaf").rglob("*.csv")], "the altered file reached the raw zone"
+    assert snapshot(settings) == before
+    sample.write_bytes(original)  # restored: the next run lands and publishes as before
+    run_stages(monkeypatch, settings, ("employment",))
+    assert sorted(str(p.relative_to(data)) for p in (data / "raw").rglob("*")) == raw_before
+
+
 @pytest.mark.parametrize("case", sorted(STAGE_CASES))
 def test_bad_input_leaves_the_published_release_unchanged(case, tmp_path, tmp_path_factory, monkeypatch):
     sample_rel, source, corrupt, stage, kind, parts = STAGE_CASES[case]
@@ -255,6 +294,7 @@ def test_bad_input_leaves_the_published_release_unchanged(case, tmp_path, tmp_pa
     before = snapshot(settings)
     assert before["warehouse"]["releases"], "the world holds a published release"
     corrupt(data / "sample" / sample_rel)
+    _as_if_published(data, sample_rel)
     # a new download of the same vintage: the landed copy is replaced by the bad one
     for folder in (data / "raw" / source).iterdir():
         for f in folder.iterdir():

@@ -36,6 +36,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import DataError
+
 KINDS = ("epci", "commune", "ti")
 KIND_LABELS = {"epci": "SIREN d'EPCI", "commune": "code commune", "ti": "identifiant de Territoire d'industrie"}
 EPCI_RE = re.compile(r"^\d{9}$")
@@ -58,7 +60,7 @@ COLUMN_ALIASES = {
 }
 
 
-class CandidacyFileError(ValueError):
+class CandidacyFileError(DataError, ValueError):
     """The batch file cannot be read at all (missing, empty, no usable header)."""
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import DataError
+
 log = logging.getLogger(__name__)
 
 PAYLOADS = ("counts", "reference_models", "meta", "membership", "passage", "adjacency")
@@ -38,7 +40,7 @@ META_KEYS = ("release_id", "national", "periods", "weights", "mc_draws", "mc_see
              "t1", "quarters", "ti_2023")
 
 
-class ReviewInputsError(LookupError):
+class ReviewInputsError(DataError, LookupError):
     """The release cannot be reviewed (unknown, or published without its review inputs)."""
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, storage
+from ..errors import DataError
 from . import perimeter as perim
 from . import scoring
 from .candidacy import Candidacy, CandidacyFileError, Problem, from_args, read_batch, slugify
@@ -54,7 +55,7 @@ METHOD_FR = (
     "d'EPCI seuls : comparez-le d'abord aux Territoires d'industrie et aux zones d'emploi.")
 
 
-class CandidacyRejected(ValueError):
+class CandidacyRejected(DataError, ValueError):
     """The candidacy cannot be reviewed; ``problems`` says why (each problem named)."""
 
     def __init__(self, candidacy: Candidacy, problems: list[Problem]):

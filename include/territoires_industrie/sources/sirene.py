@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import codes
+from ..errors import DataError
 from ..nomenclature import INDUSTRIAL_DIVISIONS
 from ..schemas import SIRENE_STOCK, SourceSchema
 
@@ -72,7 +73,7 @@ _EXTRACT_ROW_GROUP = 131_072  # rows buffered per Parquet row group: bounds the 
 _GROUP_ROWS = 100_000  # stream batches are processed together in groups of ~100k rows
 
 
-class SireneFileError(ValueError):
+class SireneFileError(DataError, ValueError):
     pass
 
 

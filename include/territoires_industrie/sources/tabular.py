@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import DataError
 
-class TabularFileError(ValueError):
+
+class TabularFileError(DataError, ValueError):
     pass
 
 

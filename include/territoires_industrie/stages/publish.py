@@ -42,6 +42,7 @@ import pandas as pd
 from .. import storage
 from ..arguments import release_id as checked_release_id
 from ..config import Settings, get_settings
+from ..errors import DataError
 from ..warehouse import PublishConflict
 from .common import redact_url
 
@@ -60,7 +61,7 @@ REQUIRED_STAGING = ("release_meta.json", "territories.parquet", "indicator_value
                     "reference_models.json")
 
 
-class StagingIncomplete(RuntimeError):
+class StagingIncomplete(DataError, RuntimeError):
     """The staged release lacks a file, a table or a column: nothing is published."""
 
 

@@ -15,6 +15,7 @@ import logging
 
 from .. import storage
 from ..config import Settings, get_settings
+from ..errors import DataError
 from ..fetch import acquire
 from ..validation import gate
 from .common import load_geography
@@ -28,7 +29,7 @@ def flow_end_year(stock_vintage: str) -> int:
     return int(str(stock_vintage)[:4]) - 1
 
 
-class HistoryStatesError(ValueError):
+class HistoryStatesError(DataError, ValueError):
     pass
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .. import storage
+from ..errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ KNOBS = {
 }
 
 
-class HardGateFailed(RuntimeError):
+class HardGateFailed(DataError, RuntimeError):
     """A hard gate failed: nothing was staged or published. The message names the dataset,
     the vintage, every failed expectation with its column and counts, and the report."""
 
