@@ -218,3 +218,22 @@ def test_sigkill_during_publication_keeps_warehouse_exports_and_report_together(
     from territoires_industrie.publish.exports import exports_complete
 
     assert exports_complete(data / "exports" / OLD, OLD) and (data / "reports" / OLD / "index.html").is_file()
+
+
+def test_two_publications_of_the_same_release_racing(world, tmp_path):
+    """Two publishers of the same period at once (two CLI users, or a manual run beside the DAG):
+    they are serialised by the publication lock; neither dies on a raw database error
+    (``UniqueViolation`` before) and readers end on one complete publication."""
+    data, url = world
+    env = _env(data, url)
+    script = tmp_path / "publish_child.py"
+    script.write_text(CHILD)
+    _stage_new(data, 555)
+    procs = [_run_child(script, env, NEW) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert "UniqueViolation" not in err and "IntegrityError" not in err, err[-2000:]
+        assert p.returncode == 0 or "another publication" in err, err[-2000:]
+    assert any(p.returncode == 0 for p in procs)
+    s = _reader_state(data, url)
+    assert s["consistent"] and (s["current"], s["marker"]) == (NEW, 555), s
