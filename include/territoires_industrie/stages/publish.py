@@ -337,7 +337,10 @@ def build_outputs(settings: Settings | None = None, release_id: str | None = Non
 
 def _resolve_staging(settings: Settings, release: str | None) -> tuple[str, Path]:
     if release:
-        release_id, folder = release, settings.staging_dir / "indicators" / release
+        from ..arguments import contained
+
+        release_id = checked_release_id(release)
+        folder = contained(settings.staging_dir / "indicators", release_id, what="release staging folder")
         if not (folder / "release_meta.json").exists():
             have = sorted(p.parent.name for p in (settings.staging_dir / "indicators").glob("*/release_meta.json"))
             raise FileNotFoundError(f"no staged indicators for release {release!r} ({folder}); "
