@@ -62,3 +62,18 @@ def test_tau2_pooled_when_parent_has_few_children_and_floored():
     # all deviations smaller than the noise: tau² floored at 1 % of the median sampling variance
     tiny = shrinkage.estimate_tau2(np.full(6, 0.001), np.full(6, 0.04), np.zeros(6), np.array(["P"] * 6, dtype=object))
     np.testing.assert_allclose(tiny, 0.0004)
+
+
+def test_logit_back_removes_the_half_correction():
+    """Issue 20 item 6: 0 events out of 3, shrunk toward a parent with 0 events, is published as
+    0 %, not 12.5 % (the ½ correction was left in the back-transform)."""
+    import numpy as np
+    from territoires_industrie.indicators import shrinkage
+
+    z, _ = shrinkage.logit_scale([0, 1, 3, 2], [3, 4, 3, 10])
+    back = shrinkage.logit_back(z, [3, 4, 3, 10])
+    assert np.allclose(back, [0.0, 25.0, 100.0, 20.0])  # exact inverse on the territory's own scale
+    parent_z, _ = shrinkage.logit_scale([0], [400])
+    xs, w, _ = shrinkage.shrink(z[:1], [1.0], parent_z, ["ze"], [True])
+    assert 0 < w[0] < 1 and shrinkage.logit_back(xs, [3])[0] == 0.0
+    assert np.isnan(shrinkage.logit_back([0.0], [0])[0])

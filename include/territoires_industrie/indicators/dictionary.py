@@ -44,22 +44,27 @@ def render_markdown() -> str:
         "",
         "## Columns of `indicator_values`",
         "",
-        "| column | meaning |",
-        "|---|---|",
+        "The last column says what is published when the cell is secret (`secret_status` A, B or D): "
+        "**nothing from which its value, numerator, denominator or unit count could be derived**.",
+        "",
+        "| column | meaning | when the cell is secret |",
+        "|---|---|---|",
         "| level, territory_id | territorial level and official code (commune INSEE code, EPCI SIREN, ZE2020, "
-        "département, région, TI id) |",
-        "| indicator_id, period | indicator and reference period (see below) |",
+        "département, région, TI id) | published |",
+        "| indicator_id, period | indicator and reference period (see below) | published |",
         "| value | published value (the shrunk value when shrinkage applies; for the concentration indicator, the "
-        "class 1-5); NULL when the cell is secret |",
-        "| value_raw | observed value before shrinkage; NULL when secret or published in classes only |",
-        "| shrink_weight | weight w of the observed value in the shrunk value (1.0 = not shrunk) |",
-        "| reliable | the reliability minimum of the indicator is met |",
+        "class 1-5) | NULL |",
+        "| value_raw | observed value before shrinkage; NULL when published in classes only | NULL |",
+        "| shrink_weight | weight w of the observed value in the shrunk value (1.0 = not shrunk) | NULL (with a "
+        "published neighbour it gave back the counts) |",
+        "| reliable | the reliability minimum of the indicator is met | published (a threshold far above the "
+        "secrecy threshold; it bounds nothing that the secret status does not already say) |",
         f"| secret_status | V published, A frequency rule (< {FREQUENCY_THRESHOLD} units), B dominance rule (one unit > "
-        f"{round(100 * DOMINANCE_SHARE)} %), D secondary suppression |",
-        "| n_units | number of establishments behind the cell (when relevant) |",
-        "| numerator, denominator | counts behind the value; NULL when secret |",
+        f"{round(100 * DOMINANCE_SHARE)} %), D secondary suppression | published (the reason) |",
+        "| n_units | number of establishments behind the cell (when relevant) | NULL |",
+        "| numerator, denominator | counts behind the value | NULL |",
         "| unit, domain, direction | unit; domain A-D (scored), G (context gate), X (count/context); +1 = higher "
-        "means more difficulty, -1 = higher means a larger or stronger economic base |",
+        "means more difficulty, -1 = higher means a larger or stronger economic base | published |",
         "",
         "## Periods",
         "",

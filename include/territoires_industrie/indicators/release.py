@@ -86,7 +86,7 @@ def _model_scale(k: str, frame: pd.DataFrame, sfx: str = ""):
         r, n = {"b2_large_estab_loss": ("large_lost", "large_t0"),
                 "c2_non_employment_25_54": ("nonemp_2554", "pop_2554")}[k]
         x, s2 = shrinkage.logit_scale(frame[r], frame[n])
-        return x, s2, lambda z: 100.0 / (1.0 + np.exp(-z))
+        return x, s2, lambda z, n=frame[n].to_numpy(dtype="float64"): shrinkage.logit_back(z, n)
     return frame[k].to_numpy(dtype="float64"), frame[f"var__{k}"].to_numpy(dtype="float64"), lambda v: v
 
 
@@ -121,7 +121,7 @@ def apply_shrinkage(wide: pd.DataFrame, parents: dict[str, pd.Series], levels, i
             xs, w, _ = shrinkage.shrink(x, s2, px, pk.to_numpy(dtype=object), apply, min_siblings)
             applied = w < 1.0
             pub = sub[k].to_numpy(dtype="float64").copy()
-            pub[applied] = back(xs[applied])
+            pub[applied] = back(xs)[applied]
             out.loc[rows, f"{k}__pub"] = pub
             out.loc[rows, f"{k}__w"] = w
     return out
@@ -203,8 +203,11 @@ def to_long(wide: pd.DataFrame, periods: base.Periods) -> pd.DataFrame:
             "level": wide["level"].to_numpy(), "territory_id": wide["territory_id"].to_numpy(), "indicator_id": d.id,
             "period": periods.label(d.period_key),
             "value": np.where(ok, value, np.nan), "value_raw": np.where(ok, raw, np.nan),
-            "shrink_weight": wide[f"{d.id}__w"].to_numpy(dtype="float64") if f"{d.id}__w" in wide else 1.0,
-            "reliable": reliable, "secret_status": status.astype(str), "n_units": n_units,
+            # nothing derivable about a suppressed cell (issue 20): its shrinkage weight with a
+            # published neighbour gave back its numerator and denominator, its unit count too
+            "shrink_weight": np.where(ok, wide[f"{d.id}__w"].to_numpy(dtype="float64")
+                                      if f"{d.id}__w" in wide else 1.0, np.nan),
+            "reliable": reliable, "secret_status": status.astype(str), "n_units": np.where(ok, n_units, np.nan),
             "numerator": np.where(ok, num, np.nan), "denominator": np.where(ok, den, np.nan),
             "unit": d.unit, "domain": d.domain, "direction": d.direction,
         }))

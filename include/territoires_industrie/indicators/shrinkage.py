@@ -19,6 +19,7 @@ homogeneous parents (Scottish Index of Deprivation 2003, appendix 1).
 Scales (``model``):
 
 * ``logit`` — proportions ``r / n``: ``z = ln((r+½)/(n−r+½))``, ``s² = 1/(r+½) + 1/(n−r+½)``;
+  back to a rate with the territory's own ``n``, the ½ correction removed (:func:`logit_back`);
 * ``logratio`` — growth of a count ``E0 -> E1``: ``y = ln((E1+½)/(E0+½))``, ``s² = 1/(E1+½) + 1/(E0+½)``;
 * ``normal`` — any value with a delta-method sampling variance given by the caller.
 """
@@ -39,6 +40,21 @@ def logit_scale(r, n) -> tuple[np.ndarray, np.ndarray]:
         s2 = 1.0 / (r + 0.5) + 1.0 / (n - r + 0.5)
     bad = ~(n > 0) | ~np.isfinite(z)
     return np.where(bad, np.nan, z), np.where(bad, np.nan, s2)
+
+
+def logit_back(z, n) -> np.ndarray:
+    """Rate in % from a (shrunk) value ``z`` on the logit scale of a territory with ``n`` units,
+    inverting the ½ correction of :func:`logit_scale`: ``expit(z) = (r+½)/(n+1)``, so
+    ``r = expit(z)·(n+1) − ½`` and the rate is ``r / n``, clipped to [0, 100] %.
+
+    Without the inversion (``100·expit(z)``) a territory with 0 events and a parent with 0
+    events was published above 0 (``½/(n+1)``: 12.5 % for n = 3)."""
+    z = np.asarray(z, dtype="float64")
+    n = np.asarray(n, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = (n + 1.0) / (1.0 + np.exp(-z)) - 0.5
+        rate = np.where(n > 0, 100.0 * r / n, np.nan)
+    return np.clip(rate, 0.0, 100.0)
 
 
 def logratio_scale(e1, e0) -> tuple[np.ndarray, np.ndarray]:
