@@ -5,8 +5,15 @@ rates), so every indicator is exactly what the group's own establishments, jobs 
 inhabitants give. The group is then placed in fitted reference sets (the 2023-2027
 Territoires d'industrie, the zones d'emploi, the EPCI — nationally and within the group's
 main région) without changing them. Secrecy is applied to the group's cells: primary rules
-on its own counts, and the complement rule against its members (if exactly one member's
-cell is masked, the group total would reveal it, so the group's cell is masked too).
+on its own counts, then **query restriction**: a group's cell is published only when none of its
+members' cells of that family is masked in the release. Proof that any set of reviews then reveals
+nothing more than the release: every published group count is the sum of its members' counts, all
+of them published; so whatever groups an attacker reviews and subtracts, each number she gets is a
+linear combination of published cells, and the feasible interval of every suppressed cell is the
+one the release's own protection guarantees. (The complement rule used before, "mask when exactly
+one member is masked", let G and G minus one EPCI recover every suppressed EPCI cell when G held
+two masked members, and never protected a one-member group.) Exact figures for groups with masked
+members exist only in the review's restricted mode ("diffusion restreinte").
 
 No shrinkage is applied: a group is an aggregate (the recommended decision unit).
 """
@@ -116,7 +123,7 @@ def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None 
         share = secrecy.estimated_max_share(vals[dom[0]], vals[dom[1]], vals[dom[2]]) if dom else None
         st = secrecy.primary_status([vals[n_col]], None if share is None else [share])[0]
         masked_members = int((m.get(f"secret__{fam}", pd.Series(secrecy.PUBLISHED, index=m.index)) != secrecy.PUBLISHED).sum())
-        if st == secrecy.PUBLISHED and masked_members == 1 and len(members) > 1:
+        if st == secrecy.PUBLISHED and masked_members >= 1:  # query restriction (see the module doc)
             st = secrecy.SECONDARY
         status[fam] = st
 

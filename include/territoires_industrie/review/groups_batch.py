@@ -65,8 +65,7 @@ def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[st
             n_masked = np.array([int(masked[[pos[x] for x in m]].sum()) for m in members])
         else:
             n_masked = np.zeros(n, dtype=int)
-        multi = np.array([len(m) > 1 for m in members])
-        st = np.where((st == secrecy.PUBLISHED) & (n_masked == 1) & multi, secrecy.SECONDARY, st)
+        st = np.where((st == secrecy.PUBLISHED) & (n_masked >= 1), secrecy.SECONDARY, st)  # query restriction
         status[fam] = st
 
     terr = inputs.territories

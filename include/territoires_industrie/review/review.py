@@ -44,10 +44,12 @@ SET_SHORT_FR = {"ti_2023_2027": "TI", "ze": "ZE", "epci": "EPCI"}
 DOMAIN_LABELS_FR = {"A": "Recul de l'emploi industriel", "B": "Érosion du tissu industriel",
                     "C": "Éloignement de l'emploi", "D": "Déprise territoriale"}
 SECRET_FR = {"V": "publié", "A": "secret (moins de 3 établissements)", "B": "secret (un établissement > 85 %)",
-             "D": "secret secondaire (se déduirait d'un EPCI membre masqué)"}
+             "D": "secret secondaire (un EPCI membre est masqué : le chiffre du groupe le révélerait par "
+                  "différence)"}
 METHOD_FR = (
     "Indicateurs recalculés sur la somme des comptes des EPCI membres (jamais la moyenne de leurs taux), secret "
-    "statistique appliqué au groupe (et au groupe entier quand un seul membre est masqué), aucun lissage. Le groupe "
+    "statistique appliqué au groupe (un chiffre du groupe n'est publié que si aucun EPCI membre n'est masqué pour ce "
+    "chiffre : aucune combinaison de candidatures ne peut alors révéler une cellule masquée), aucun lissage. Le groupe "
     "est placé dans les ensembles de référence de la release sans les modifier. Intervalle d'incertitude : Monte "
     "Carlo sur les poids des domaines (Dirichlet α = 20, poids égaux 1 fois sur 10) et le bruit des petits comptes "
     "du groupe ; la méthode d'agrégation, le lissage et l'année de base ne varient pas pour un groupe (intervalle "
