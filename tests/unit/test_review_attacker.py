@@ -98,3 +98,19 @@ def test_repeating_a_review_gives_the_same_answer(ctx):
     _, b = _answers(context)
     for x, y in zip(a, b):
         pd.testing.assert_frame_equal(x.indicators, y.indicators)
+
+
+def test_one_epci_review_gives_the_published_concentration_class(ctx):
+    """Issue 20 item 6: a one-EPCI review classed b3 against the TI class boundaries, so the
+    review of an EPCI could contradict the release's published class for that same EPCI."""
+    context, _, pub = ctx
+    codes = sorted(EPCI)
+    results, _ = compute_groups([[c] for c in codes], context.inputs)
+    checked = 0
+    for code, r in zip(codes, results):
+        got = r.indicators.set_index("indicator_id").loc["b3_concentration_class"]
+        want = pub.loc[(code, "b3_concentration_class")]
+        if want["secret_status"] == "V" and got["secret_status"] == "V" and pd.notna(want["value"]):
+            assert got["value"] == want["value"], (code, got["value"], want["value"])
+            checked += 1
+    assert checked > 0

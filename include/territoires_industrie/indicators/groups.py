@@ -76,6 +76,17 @@ def _norm_epci(code) -> str:
     return s.zfill(9) if s.isdigit() and len(s) < 9 else s
 
 
+def b3_breaks_for(inputs: GroupInputs, reference_sets, n_members: int) -> list:
+    """Class breaks of the concentration index for a group: a one-EPCI group is an EPCI, classed
+    with the release's EPCI breaks (its class then equals the published one); a larger group
+    with the breaks of the first reference set that has them (the TI 2023-2027 by default)."""
+    epci = inputs.models.get("epci")
+    if n_members == 1 and epci is not None and epci.b3_breaks:
+        return list(epci.b3_breaks)
+    return next((inputs.models[s].b3_breaks for s in reference_sets if s in inputs.models and inputs.models[s].b3_breaks),
+                [])
+
+
 def indicator_record(d, st: str, vals: dict, b3_class: float, models: dict, reference_sets) -> dict:
     """One indicator of a group: value (NaN when secret), counts behind it and its percentile
     in each reference set. Shared by :func:`compute_group` and the review's batch path."""
@@ -132,8 +143,7 @@ def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None 
     pop = tep["population"].fillna(0.0)
     region = tep.groupby("region")["population"].sum().idxmax() if tep["region"].notna().any() else None
 
-    # B3 class with the breaks of the first reference set that has them
-    breaks = next((inputs.models[s].b3_breaks for s in reference_sets if s in inputs.models and inputs.models[s].b3_breaks), [])
+    breaks = b3_breaks_for(inputs, reference_sets, len(members))
     h = vals.get("b3_concentration", np.nan)
     b3_class = float(1 + np.searchsorted(np.asarray(breaks), h, side="right")) if np.isfinite(h) and breaks else np.nan
 

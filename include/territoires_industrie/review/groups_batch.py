@@ -23,6 +23,7 @@ from ..indicators.groups import (
     GroupInputs,
     GroupResult,
     _norm_epci,
+    b3_breaks_for,
     indicator_record,
 )
 
@@ -81,13 +82,12 @@ def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[st
         else:
             regions.append(None)
 
-    breaks = next((inputs.models[s].b3_breaks for s in reference_sets if s in inputs.models and inputs.models[s].b3_breaks),
-                  [])
     h = vals["b3_concentration"].to_numpy(dtype="float64") if "b3_concentration" in vals else np.full(n, np.nan)
     b3_class = np.full(n, np.nan)
-    if breaks:
-        ok = np.isfinite(h)
-        b3_class[ok] = 1 + np.searchsorted(np.asarray(breaks), h[ok], side="right")
+    for g in range(n):
+        breaks = b3_breaks_for(inputs, reference_sets, len(members[g]))
+        if breaks and np.isfinite(h[g]):
+            b3_class[g] = 1 + np.searchsorted(np.asarray(breaks), h[g], side="right")
 
     values = pd.DataFrame({k: (h if k == "b3_concentration_class" else vals[k].to_numpy(dtype="float64")
                                if k in vals else np.full(n, np.nan))
