@@ -171,6 +171,26 @@ def init_schema(engine: sa.Engine) -> None:
                 conn.execute(sa.text(f"CREATE OR REPLACE VIEW {view} AS {body}"))
             else:
                 conn.execute(sa.text(f"CREATE VIEW IF NOT EXISTS {view} AS {body}"))
+    _restrict(engine)
+
+
+def _restrict(engine: sa.Engine) -> None:
+    """PostgreSQL: the restricted tables are readable by their owner only. Default privileges
+    (``ALTER DEFAULT PRIVILEGES ... GRANT SELECT ON TABLES TO ti_reader``, deploy/postgres-init.sh)
+    hand every new table to the analysts' read-only role; this revokes them on the restricted
+    tables, whoever the grantee, at every publication."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        for name in RESTRICTED_TABLES:
+            grantees = conn.execute(sa.text(
+                "SELECT DISTINCT grantee FROM information_schema.role_table_grants "
+                "WHERE table_schema = current_schema() AND table_name = :t AND grantee <> current_user"),
+                {"t": name}).scalars().all()
+            conn.execute(sa.text(f"REVOKE ALL ON TABLE {name} FROM PUBLIC"))
+            for g in grantees:
+                if g != "PUBLIC":
+                    conn.execute(sa.text(f'REVOKE ALL ON TABLE {name} FROM "{g.replace(chr(34), "")}"'))
 
 
 def _insert(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
