@@ -236,3 +236,24 @@ def test_stage_does_nothing_in_sample_mode(tmp_path):
 
     out = run_sirene_updates(get_settings({"TI_DATA_DIR": str(tmp_path), "TI_SOURCE_MODE": "sample"}))
     assert out["skipped"] is True and "sample mode" in out["reason"]
+
+
+def test_millisecond_treatment_times_make_a_valid_watermark(httpserver, tmp_path, monkeypatch):
+    """Issue 14 defect 5: API Sirene 3.11 returns ``dateDernierTraitementEtablissement`` as
+    ``AAAA-MM-JJTHH:MM:SS.MMM``; the second incremental run raised ValueError on its own watermark."""
+    srv.live_env(monkeypatch, httpserver, tmp_path)
+    monkeypatch.setenv("TI_INSEE_API_KEY", KEY)
+    rows = [srv.api_etablissement(srv.luhn_siret(f"{200000000 + i:09d}0001"), "21231", f"2026-11-0{1 + i}T04:00:00.{i}25")
+            for i in range(3)]
+    fake = srv.FakeSireneApi(rows, page_size=2, key=KEY)
+    httpserver.expect_request(PATH).respond_with_handler(fake)
+    settings = get_settings()
+    first = fetch.acquire("sirene_updates", settings, stock_as_of="2026-10-30")
+    assert first.changed and sirene_api.watermark(settings, "2026-10-30") == "2026-11-03T04:00:00.225"
+    fake.calls.clear()
+    again = fetch.acquire("sirene_updates", settings, stock_as_of="2026-10-30")  # raised ValueError before
+    assert fake.calls[0]["q"] == "dateDernierTraitementEtablissement:[2026-11-03T04:00:00 TO *]"
+    assert not again.changed  # only the boundary record: nothing new landed
+    fake.etabs = fake.etabs + [srv.api_etablissement(srv.luhn_siret("3000000000001"), "21054", "2026-11-09T08:00:00.001")]
+    got = fetch.acquire("sirene_updates", settings, stock_as_of="2026-10-30")
+    assert got.changed and sirene_api.watermark(settings, "2026-10-30") == "2026-11-09T08:00:00.001"

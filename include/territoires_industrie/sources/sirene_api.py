@@ -77,11 +77,16 @@ def any_of(variable: str, values) -> str:
 
 
 def q_updated_since(since: str) -> str:
-    """Establishments whose last treatment is at or after ``since`` (``YYYY-MM-DD`` or
-    ``YYYY-MM-DDTHH:MM:SS``; the range is inclusive)."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?", since):
-        raise ValueError(f"watermark must be a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS, got {since!r}")
-    return f"dateDernierTraitementEtablissement:[{since} TO *]"
+    """Establishments whose last treatment is at or after ``since`` (``YYYY-MM-DD``,
+    ``YYYY-MM-DDTHH:MM:SS`` or, as API Sirene 3.11 returns it, ``YYYY-MM-DDTHH:MM:SS.MMM``).
+
+    The query is sent at the second (the documented date-time form of the ``q`` syntax): the
+    range is inclusive, so cutting the milliseconds can only bring boundary records back, which
+    the caller recognises (``max treatment <= watermark``) and de-duplicates."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2})?)(\.\d{1,6})?", since or "")
+    if not m or (m.group(2) and "T" not in m.group(1)):
+        raise ValueError(f"watermark must be a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SS[.MMM], got {since!r}")
+    return f"dateDernierTraitementEtablissement:[{m.group(1)} TO *]"
 
 
 def q_territory(communes: list[str], active_only: bool = True, industrial_only: bool = True) -> str:
