@@ -211,6 +211,20 @@ def test_single_territory_pull_in_chunks(api, tmp_path):
     assert rows == 5 and sirene_api.read_flat(dest)["siret"].is_unique
 
 
+def test_territory_pull_asks_for_the_state_now(api, tmp_path):
+    """Issue 14 defect 6: ``periode(...)`` without ``date=`` matches establishments that were ever
+    active/industrial; every query of a territory pull carries the date (today by default)."""
+    import datetime as dt
+
+    _, fake = api
+    client = HttpClient(HttpConfig.from_env(), redact_logs=False)
+    sirene_api.pull_territory(client, ["21054", "21231"], tmp_path / "terr", key=KEY, chunk=1)
+    assert fake.calls and all(c.get("date") == dt.date.today().isoformat() for c in fake.calls), fake.calls
+    fake.calls.clear()
+    sirene_api.pull_territory(client, ["21054"], tmp_path / "terr2", key=KEY, date="2026-11-30")
+    assert {c.get("date") for c in fake.calls} == {"2026-11-30"}
+
+
 def test_stage_merges_batches_since_the_stock(api, monkeypatch):
     from territoires_industrie.stages.sirene import run_sirene_updates
 

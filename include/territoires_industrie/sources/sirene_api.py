@@ -345,9 +345,19 @@ def acquire_updates(client, settings, stock_as_of: str | None = None, since: str
 
 
 def pull_territory(client, communes: list[str], out_dir: Path, key: str | None = None, *, chunk: int = 40,
-                   active_only: bool = True, industrial_only: bool = True, nombre: int = NOMBRE_MAX) -> tuple[Path, int]:
+                   active_only: bool = True, industrial_only: bool = True, nombre: int = NOMBRE_MAX,
+                   date: str | None = None) -> tuple[Path, int]:
     """Single-territory pull: the (active, industrial) establishments of ``communes``, in chunks of
-    ``chunk`` communes per query (URL length), flattened into ``out_dir/StockEtablissement_territory.zip``."""
+    ``chunk`` communes per query (URL length), flattened into ``out_dir/StockEtablissement_territory.zip``.
+
+    ``date`` (``AAAA-MM-JJ``, today by default) is sent with every query: without it a
+    ``periode(...)`` condition matches establishments that were *ever* active or industrial, not
+    those that are now (issue 14 defect 6)."""
+    import datetime as dt
+
+    date = date or dt.date.today().isoformat()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise ValueError(f"date must be AAAA-MM-JJ, got {date!r}")
     api = SireneApi(client, key)
     out_dir = Path(out_dir)
     pages = []
@@ -355,7 +365,7 @@ def pull_territory(client, communes: list[str], out_dir: Path, key: str | None =
     for i in range(0, len(communes), chunk):
         part = communes[i:i + chunk]
         res = api.search_siret(q_territory(part, active_only, industrial_only), out_dir / f"chunk-{i // chunk + 1:03d}",
-                               nombre=nombre)
+                               nombre=nombre, date=date)
         pages.extend(res.pages)
     dest = out_dir / "StockEtablissement_territory.zip"
     rows, _ = write_flat_zip(pages, dest)
