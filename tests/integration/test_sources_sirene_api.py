@@ -271,3 +271,18 @@ def test_millisecond_treatment_times_make_a_valid_watermark(httpserver, tmp_path
     fake.etabs = fake.etabs + [srv.api_etablissement(srv.luhn_siret("3000000000001"), "21054", "2026-11-09T08:00:00.001")]
     got = fetch.acquire("sirene_updates", settings, stock_as_of="2026-10-30")
     assert got.changed and sirene_api.watermark(settings, "2026-10-30") == "2026-11-09T08:00:00.001"
+
+
+def test_a_404_that_is_not_the_api_answer_is_an_error_naming_the_url(httpserver, tmp_path, monkeypatch):
+    """Issue 14 defect 7: only the API's own JSON "no result" answer means empty; a 404 page from a
+    wrong base URL or path used to be read as "no update" and the run succeeded with nothing."""
+    from territoires_industrie.http import HttpError
+
+    srv.live_env(monkeypatch, httpserver, tmp_path)
+    monkeypatch.setenv("TI_INSEE_API_KEY", KEY)
+    httpserver.expect_request(PATH).respond_with_data("<html><body>404 Not Found</body></html>", status=404,
+                                                      content_type="text/html")
+    settings = get_settings()
+    with pytest.raises(HttpError, match=r"HTTP 404 from http://.*/siret is not the API's 'no result' answer"):
+        fetch.acquire("sirene_updates", settings, since="2026-12-01")
+    assert not list((settings.raw_dir / "sirene_updates").glob("2026-*"))

@@ -203,6 +203,23 @@ class PullResult:
     seconds: float = 0.0
 
 
+def _check_no_result(body: bytes, url: str) -> None:
+    """A 404 means "no establishment matches" only when it is the API's own JSON answer
+    (``{"header": {"statut": 404, "message": "Aucun élément trouvé ..."}}``). Any other 404 (a
+    wrong base URL or path, a gateway page) is an error naming the URL, never an empty result."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+        ok = isinstance(data, dict) and isinstance(data.get("header"), dict) and \
+            int(data["header"].get("statut", 0)) == 404
+    except (ValueError, UnicodeDecodeError, TypeError):
+        ok = False
+    if not ok:
+        from ..http import HttpError
+
+        raise HttpError(status=404, url=url, message=f"API Sirene: HTTP 404 from {url} is not the API's 'no result' answer (wrong base URL or path? "
+                        f"check TI_URL_INSEE_API); body starts {body[:80]!r}")
+
+
 class SireneApi:
     def __init__(self, client, key: str | None = None, credential: Credential | None = None):
         self.client = client
@@ -248,6 +265,7 @@ class SireneApi:
             res.requests += 1
             label = f"API Sirene /siret page {page_no + 1}"
             if status == 404:  # "no result" for a search (INSEE codes): nothing, or nothing more
+                _check_no_result(body, url)
                 write_json(state_file, {"query": query, "pages": page_no, "next_cursor": cursor, "rows": res.rows,
                                         "total": res.total if page_no else 0, "done": True})
                 if page_no == 0:
