@@ -125,10 +125,33 @@ def read_appartenance(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return com.reset_index(drop=True), arm.reset_index(drop=True)
 
 
+def _decode_insee_csv(path: Path) -> str:
+    """Text of an INSEE CSV: UTF-8 (with or without BOM), else Windows-1252 (files re-saved by a
+    spreadsheet), decoded exactly and logged; anything else is refused naming the file."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise SourceFormatError(f"{path.name}: neither UTF-8 nor Windows-1252 (byte {exc.start}: "
+                                    f"{data[exc.start:exc.start + 4]!r}); re-export it as UTF-8") from None
+        log.warning("%s: not UTF-8 (byte %d); decoded as Windows-1252", path.name, exc.start)
+        return text
+
+
 def read_cog_communes(path: Path) -> pd.DataFrame:
-    """``v_commune_Y.csv``: typecom, com, dep, reg, libelle, comparent (upper- or lower-case headers)."""
+    """``v_commune_Y.csv``: typecom, com, dep, reg, libelle, comparent (upper- or lower-case headers).
+
+    Repaired exactly, or refused naming the file and line: a Windows-1252 file is decoded as such;
+    codes whose leading zero a spreadsheet stripped (``1001``, département ``1``) are padded, and
+    every commune code must then start with its département code."""
+    import io
+
     path = Path(path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    df = pd.read_csv(io.StringIO(_decode_insee_csv(path)), dtype=str, keep_default_na=False, sep=None,
+                     engine="python")
     df.columns = [c.strip().upper() for c in df.columns]
     missing = [c for c in ("TYPECOM", "COM", "DEP", "REG", "COMPARENT") if c not in df.columns]
     if missing:
@@ -136,6 +159,15 @@ def read_cog_communes(path: Path) -> pd.DataFrame:
     out = df[["TYPECOM", "COM", "DEP", "REG", "COMPARENT"] + (["LIBELLE"] if "LIBELLE" in df.columns else [])]
     out = out.rename(columns=str.lower)
     out["com"] = codes.normalise_commune(out["com"])
+    out["dep"] = codes.pad(out["dep"], 2).astype("str")
+    out["reg"] = codes.pad(out["reg"], 2).astype("str")
+    com_rows = (out["typecom"] == "COM") & (out["dep"] != "")
+    bad = com_rows & ~pd.Series([c.startswith(d) for c, d in zip(out["com"], out["dep"])], index=out.index)
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise SourceFormatError(f"{path.name}: line {i + 2}: commune {out['com'].iat[i]!r} is not in département "
+                                f"{out['dep'].iat[i]!r} ({int(bad.sum())} such row(s)); the codes are damaged "
+                                f"(leading zeros?), download the file again")
     return out.reset_index(drop=True)
 
 
