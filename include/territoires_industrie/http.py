@@ -92,6 +92,13 @@ class DownloadError(HttpError):
     """A download is truncated, corrupt, of the wrong kind (HTML page) or does not match its metadata."""
 
 
+class ContentFormatError(DataError, DownloadError):
+    """A complete response of the wrong kind (an HTML page or another format where a zip, a CSV...
+    is expected): downloading it again gives the same bytes, so it is never retried."""
+
+    retryable = False
+
+
 class UpstreamFormatError(DataError, ValueError):
     """The response is not in the documented format (malformed JSON, HTML error page with HTTP 200...)."""
 
@@ -355,16 +362,16 @@ def check_content(path: Path, expect: str | None, label: str | None = None) -> N
     if expect in ("zip", "xlsx"):
         if not head.startswith(b"PK\x03\x04"):
             kind = "an HTML page" if looks_like_html(head) else f"bytes {head[:16]!r}"
-            raise DownloadError(f"{name}: expected a {expect} file, received {kind}")
+            raise ContentFormatError(f"{name}: expected a {expect} file, received {kind}")
         verify_zip(path, name)
     elif expect == "parquet":
         verify_parquet(path, name)
     elif expect == "7z":
         if not head.startswith(b"7z\xbc\xaf\x27\x1c"):
             kind = "an HTML page" if looks_like_html(head) else f"bytes {head[:16]!r}"
-            raise DownloadError(f"{name}: expected a 7z archive, received {kind}")
+            raise ContentFormatError(f"{name}: expected a 7z archive, received {kind}")
     elif expect in ("csv", "json", "xml", "text") and looks_like_html(head):
-        raise DownloadError(f"{name}: expected {expect}, received an HTML page: {head[:120]!r}")
+        raise ContentFormatError(f"{name}: expected {expect}, received an HTML page: {head[:120]!r}")
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -584,10 +591,8 @@ class HttpClient:
         if expect not in (None, "html") and "text/html" in ctype:
             head = resp.raw.read(300) if resp.raw else b""
             resp.close()
-            err = DownloadError(f"{label}: expected a {expect} file, received an HTML page (HTTP {resp.status_code}, "
-                                f"{ctype}): {head[:120]!r}", url=url)
-            err.retryable = False
-            raise err
+            raise ContentFormatError(f"{label}: expected a {expect} file, received an HTML page (HTTP {resp.status_code}, "
+                                     f"{ctype}): {head[:120]!r}", url=url)
         log.info("%s: downloading %s%s", label, display_url(url), f" ({_mib(total)})" if total else "")
         try:
             with open(dest, "wb") as out:

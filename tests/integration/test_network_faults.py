@@ -223,3 +223,23 @@ def test_invalid_tls_certificate_is_refused_not_bypassed(tls_server, tmp_path):
     assert c.requests_made == 1  # a certificate failure is not retried: it will not fix itself
     assert time.monotonic() - t0 < 10
     assert_nothing_partial(tmp_path / "in")
+
+
+@pytest.mark.parametrize("body,ctype,expect", [
+    (b"<!DOCTYPE html><html><body>Maintenance</body></html>", "application/zip", "zip"),
+    (b"<!DOCTYPE html><html><body>Maintenance</body></html>", "text/csv", "csv"),
+    (b"%PDF-1.7 not a zip at all" * 10, "application/octet-stream", "zip"),
+])
+def test_a_complete_response_of_the_wrong_kind_is_not_retried(httpserver, tmp_path, body, ctype, expect):
+    """Issue 14 defect 8: an HTML page (or another format) where a zip/CSV is expected was retried
+    with backoff (six times, about two minutes, then the same error). It is a format error: one
+    request, an error naming the file and what was received, no Airflow retry (DataError)."""
+    from territoires_industrie.errors import DataError
+
+    httpserver.expect_request("/f").respond_with_data(body, content_type=ctype)
+    c = client()
+    with pytest.raises(DownloadError, match=rf"stock\.{expect}: expected (a )?{expect}") as info:
+        c.download(httpserver.url_for("/f"), tmp_path / f"stock.{expect}", expect=expect, label=f"stock.{expect}")
+    assert c.requests_made == 1, "a format error must not be retried"
+    assert isinstance(info.value, DataError)
+    assert_nothing_partial(tmp_path)
