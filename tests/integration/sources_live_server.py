@@ -395,7 +395,7 @@ def melodi_handler(calls: list, values=CENSUS_VALUES, page_size: int = 1):
         more = page * size < len(obs)
         q = "&".join(f"{k}={v}" for k, v in args.items() if k != "page")
         paging = {"count": len(obs), "isLast": not more}
-        if more:
+        if more and "page" in args:  # as the real service: next only when the request names a page
             paging["next"] = f"https://api.insee.fr/melodi/data/{ds}?{q}&page={page + 1}"
         body = {"identifier": ds, "title": {"fr": ds}, "observations": chunk, "paging": paging}
         return Response(json.dumps(body), 200, content_type="application/json")

@@ -337,7 +337,7 @@ def test_melodi_census_pages_to_the_census_layout(live, httpserver):
     assert got.vintage == "2021" and got.path.name == "census_melodi_2021.csv"
     hist = [a for ds, a in live.extra["calls"]["melodi"] if ds == "DS_RP_SERIE_HISTORIQUE"]
     assert len(hist) == 6  # two POP series x 3 pages of 1 observation (2 communes + 1 département)
-    assert [a.get("page") for a in hist[:3]] == [None, "2", "3"]  # paging.next followed (re-based on our host)
+    assert [a.get("page") for a in hist[:3]] == ["1", "2", "3"]  # page=1 sent (next only then), paging.next followed (re-based on our host)
     lines = got.path.read_text().splitlines()
     assert lines[0] == ("CODGEO;P21_POP;P15_POP;P21_POP1564;P21_POP2554;P21_ACT1564;P21_ACTOCC1564;P21_CHOM1564;"
                         "P21_ACT2554;P21_ACTOCC2554;P21_EMPLT;P15_EMPLT")

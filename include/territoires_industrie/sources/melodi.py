@@ -107,7 +107,10 @@ def fetch_pages(client, dataset: str, params: dict, out_dir: Path, max_result: i
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = client.url("melodi", f"data/{dataset}")
-    query = {**params, "maxResult": max_result, "totalCount": "true"}
+    # page=1: Melodi returns paging.next only when the request names a page (recorded: the
+    # InseeFrLab/melodi cassettes, ../shared/data/real/README.md); without it a result longer than
+    # maxResult is cut silently
+    query = {**params, "maxResult": max_result, "totalCount": "true", "page": 1}
     pages: list[Path] = []
     seen = 0
     count = None
@@ -133,6 +136,9 @@ def fetch_pages(client, dataset: str, params: dict, out_dir: Path, max_result: i
         path = parts.path.split("/data/", 1)[-1]
         url = client.url("melodi", f"data/{path}")
         query = dict(parse_qsl(parts.query))
+    if count is not None and seen < int(count):
+        raise UpstreamFormatError(f"Melodi {dataset}: received {seen} observations of the {count} announced "
+                                  f"(paging.count) in {len(pages)} page(s); the result was cut, nothing is used")
     return pages
 
 
