@@ -188,9 +188,10 @@ def _restrict(engine: sa.Engine) -> None:
                 "WHERE table_schema = current_schema() AND table_name = :t AND grantee <> current_user"),
                 {"t": name}).scalars().all()
             conn.execute(sa.text(f"REVOKE ALL ON TABLE {name} FROM PUBLIC"))
-            for g in grantees:
+            for g in grantees:  # role names read from the catalogue, quoted as identifiers
                 if g != "PUBLIC":
-                    conn.execute(sa.text(f'REVOKE ALL ON TABLE {name} FROM "{g.replace(chr(34), "")}"'))
+                    ident = conn.dialect.identifier_preparer.quote(g)
+                    conn.execute(sa.text(f"REVOKE ALL ON TABLE {name} FROM {ident}"))
 
 
 def _insert(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:

@@ -151,9 +151,10 @@ def _member_rows(members: list[str], ctx: ReviewContext) -> list[dict]:
 def _quality_notes(group, ind_rows: list[dict], members: list[dict], ctx: ReviewContext) -> list[str]:
     notes = []
     secret = [r for r in ind_rows if r["secret_status"] != "V"]
-    for r in secret:
-        notes.append(f"« {r['label_fr']} » du groupe : {SECRET_FR.get(r['secret_status'], r['secret_status'])} — "
-                     "valeur non affichée (le rang composite, calculé sur les données complètes, ne la révèle pas).")
+    for st in sorted({r["secret_status"] for r in secret}):  # one line per reason (a page, not a list)
+        labels = " ; ".join(f"« {r['label_fr']} »" for r in secret if r["secret_status"] == st)
+        notes.append(f"{labels} du groupe : {SECRET_FR.get(st, st)} — valeur(s) non affichée(s) (le rang composite, "
+                     "calculé sur les données complètes, ne les révèle pas).")
     masked = [m for m in members if m["jobs_ind_status"] not in (None, "V")]
     if masked:
         notes.append(f"{len(masked)} EPCI membre(s) sur {len(members)} ont leurs emplois industriels couverts par le "
