@@ -19,7 +19,7 @@ RELEASE_ID_RE = re.compile(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")
 #: The same rule as a JSON-schema pattern (Airflow ``Param(pattern=...)`` of the trigger form).
 RELEASE_ID_PATTERN = RELEASE_ID_RE.pattern
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 class InvalidArgument(DataError, ValueError):

@@ -54,7 +54,8 @@ def test_cli_refuses_a_release_id_that_is_not_yyyy_mm(world, bad, capsys):
         assert exc.value.code == 2, argv
         err = capsys.readouterr().err
         assert "not a release id; expected YYYY-MM" in err, err
-        assert "\x1b" not in err and "\n" not in err.strip().splitlines()[-1][:-1]  # control chars escaped
+        line = [ln for ln in err.splitlines() if "not a release id" in ln]
+        assert "\x1b" not in err and len(line) == 1 and "expected YYYY-MM" in line[0]  # escaped: one message line
     assert snapshot(settings) == before
     assert not any(p.name not in ("2026-11", "latest", ".releases") for p in (data / "exports").iterdir())
 

@@ -36,3 +36,4 @@ def test_printable_escapes_terminal_and_log_controls():
     s = printable("a\x1b[2Jb\rc\u202ed\u2028e")
     assert s == "a\\x1b[2Jb\\x0dc\\u202ed\\u2028e"
     assert printable("x" * 500, limit=10) == "x" * 10 + "…"
+    assert printable("ok\nFAKE LOG LINE\tx") == "ok\\x0aFAKE LOG LINE\\x09x"  # no forged log line

@@ -600,7 +600,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if update_latest:
-        _write_latest(reports_dir, final.name)
+        write_latest(reports_dir, final.name)
     elapsed = time.perf_counter() - t0
     log.info("report %s: %d territory pages in %.1fs (%.0f pages/s), site built in %.1fs -> %s", rd.release_id,
              n_pages, t_pages - t0, n_pages / max(t_pages - t0, 1e-9), elapsed, final / "index.html")
@@ -616,7 +616,8 @@ def _yn(v) -> str:
 _swap_into_place = storage.swap_dir_into_place
 
 
-def _write_latest(reports_dir: Path, folder: str) -> None:
+def write_latest(reports_dir: Path, folder: str) -> None:
+    """``<reports_dir>/latest/index.html``: a redirect to ``<folder>/index.html`` (one atomic write)."""
     html = (f'<!doctype html><html lang="fr"><head><meta charset="utf-8">'
             f'<meta http-equiv="refresh" content="0; url=../{folder}/index.html">'
             f'<title>Dernière release : {folder}</title></head><body>'

@@ -129,22 +129,10 @@ def _point(root: Path, name: str, target: str) -> None:
     os.replace(tmp, link)
 
 
-def _release_target(root: Path, release_id: str) -> Path | None:
-    link = Path(root) / release_id
-    return link.resolve() if link.exists() else None
+def write_latest(reports_dir: Path, release_id: str) -> None:
+    from ..report.build import write_latest as write  # the report's own redirect page (lazy: heavy module)
 
-
-def _latest_report_page(reports_dir: Path, release_id: str) -> None:
-    """``reports/latest/index.html``: a redirect to the release's report (one atomic file write)."""
-    html = (f'<!doctype html><html lang="fr"><head><meta charset="utf-8">'
-            f'<meta http-equiv="refresh" content="0; url=../{release_id}/index.html">'
-            f'<title>Dernière release : {release_id}</title></head><body>'
-            f'<p><a href="../{release_id}/index.html">Rapport de la dernière release ({release_id})</a></p>'
-            f'</body></html>\n')
-    dest = Path(reports_dir) / "latest" / "index.html"
-    storage.atomic_write_text(dest, html)
-    os.chmod(dest, 0o644)
-    os.chmod(dest.parent, 0o755)
+    write(Path(reports_dir), release_id)
 
 
 def _switch_links(settings: Settings, release_id: str, exports_name: str | None, report_name: str,
@@ -154,7 +142,7 @@ def _switch_links(settings: Settings, release_id: str, exports_name: str | None,
     _point(settings.reports_dir, release_id, f"{BUILDS}/{report_name}")
     if current == release_id:
         _point(settings.exports_dir, "latest", release_id)
-        _latest_report_page(settings.reports_dir, release_id)
+        write_latest(settings.reports_dir, release_id)
 
 
 def _collect_garbage(settings: Settings) -> list[str]:
@@ -169,8 +157,7 @@ def _collect_garbage(settings: Settings) -> list[str]:
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(str(p))
         for p in root.iterdir():
-            if p.name.startswith((".build-", ".latest.link-")) or ".old-" in p.name or \
-                    (p.name.startswith(".") and ".link-" in p.name):
+            if p.name.startswith(".build-") or ".old-" in p.name or (p.name.startswith(".") and ".link-" in p.name):
                 if p.is_symlink() or p.is_file():
                     p.unlink()
                 else:
@@ -206,7 +193,7 @@ def recover(settings: Settings, engine) -> dict:
     if current and (settings.reports_dir / current / "index.html").exists():
         latest = settings.reports_dir / "latest" / "index.html"
         if not latest.exists() or f"url=../{current}/index.html" not in latest.read_text():  # e.g. after a rollback
-            _latest_report_page(settings.reports_dir, current)
+            write_latest(settings.reports_dir, current)
     exp_latest = settings.exports_dir / "latest"
     if current and (settings.exports_dir / current).exists() and \
             not (exp_latest.is_symlink() and os.readlink(exp_latest) == current):
