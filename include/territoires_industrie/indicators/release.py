@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import base, composite, secrecy, shrinkage, uncertainty
+from . import base, composite, secrecy, shrinkage, suppression, uncertainty
 from .definitions import BY_ID, CLASS_ONLY, DOMAIN_OF, INDICATORS, SCORED
 
 log = logging.getLogger(__name__)
@@ -142,28 +142,46 @@ def concentration_classes(wide: pd.DataFrame) -> tuple[pd.Series, dict]:
     return cls, breaks
 
 
-def secrecy_status(wide: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """Status of every secrecy family (magnitude cell) of every territory, primary + secondary."""
-    key = wide["level"] + "|" + wide["territory_id"]
-    fams = {
-        "ind1": (wide["n_etab_ind_t1"], secrecy.estimated_max_share(wide["band_max"], wide["band_sum"], wide["jobs_ind_t1"]),
-                 wide["jobs_ind_t1"]),
-        "ind0": (wide["n_etab_ind_t0"], secrecy.estimated_max_share(wide["band_max"], wide["band_sum"], wide["jobs_ind_t0"]),
-                 wide["jobs_ind_t0"]),
-        "tot": (wide["n_etab_total_t1"],
-                secrecy.estimated_max_share(wide["band_max_all"], wide["band_sum_all"], wide["jobs_total_t1"]),
-                wide["jobs_total_t1"]),
-        "flow": (wide["flow_stock_t0"], None, wide["flow_stock_t0"]),
-        "large": (wide["large_t0"], None, wide["large_t0"]),
-        "band": (wide["band_n"], None, wide["band_n"]),
+def secrecy_status(wide: pd.DataFrame, members: pd.DataFrame, report: suppression.Report | None = None) -> pd.DataFrame:
+    """Status of every secrecy family (magnitude cell) of every territory: primary rules, then
+    secondary suppression by linear programming over every level at once (suppression.py).
+
+    The counts published for each family: industrial jobs t1 (``ind1``), t0 (``ind0``, also
+    hidden wherever ``ind1`` is), all private jobs (``tot``, never below industrial jobs),
+    the industrial stock of the flows (``flow``), large establishments at t0 (``large``). The
+    concentration family (``band``) publishes no count, only a class: primary rule only."""
+    key = pd.Index((wide["level"] + "|" + wide["territory_id"]).to_numpy())
+    prim = {
+        "ind1": secrecy.primary_status(wide["n_etab_ind_t1"], secrecy.estimated_max_share(
+            wide["band_max"], wide["band_sum"], wide["jobs_ind_t1"])),
+        "ind0": secrecy.primary_status(wide["n_etab_ind_t0"], secrecy.estimated_max_share(
+            wide["band_max"], wide["band_sum"], wide["jobs_ind_t0"])),
+        "tot": secrecy.primary_status(wide["n_etab_total_t1"], secrecy.estimated_max_share(
+            wide["band_max_all"], wide["band_sum_all"], wide["jobs_total_t1"])),
+        "flow": secrecy.primary_status(wide["flow_stock_t0"]),
+        "large": secrecy.primary_status(wide["large_t0"]),
+        "band": secrecy.primary_status(wide["band_n"]),
     }
-    rel = secrecy.exact_relations(members, SECRECY_PAIRS)
-    index = secrecy.RelationIndex(pd.Index(key.to_numpy()), rel)
-    out = {}
-    for fam, (n, share, value) in fams.items():
-        st = secrecy.primary_status(n, share)
-        out[f"secret__{fam}"] = index.suppress(st, value.to_numpy(dtype="float64"))
-    return pd.DataFrame(out, index=wide.index)
+    dm = members[members["level"] == "departement"]
+    st = suppression.Structure(key, members, pd.Series(dm["territory_id"].to_numpy(), index=dm["codgeo"].to_numpy()))
+    rep = report if report is not None else suppression.Report()
+
+    def q(name, fam, col, hidden_by=()):
+        return suppression.Quantity(name, fam, wide[col].to_numpy(dtype="float64"), hidden_by)
+
+    out = dict(prim)
+    out.update(suppression.suppress(
+        st, [q("jobs_ind_t1", "ind1", "jobs_ind_t1"), q("jobs_ind_t0", "ind0", "jobs_ind_t0", ("ind1",)),
+             q("jobs_total_t1", "tot", "jobs_total_t1")],
+        {f: prim[f] for f in ("ind1", "ind0", "tot")}, pairs=[(0, 2)], report=rep))
+    out.update(suppression.suppress(st, [q("flow_stock_t0", "flow", "flow_stock_t0")], {"flow": prim["flow"]}, report=rep))
+    out.update(suppression.suppress(st, [q("large_t0", "large", "large_t0")], {"large": prim["large"]}, report=rep))
+    log.info("secondary suppression: %d linear programmes in %.1f s (%d widened, %d unprotectable)",
+             rep.lps, rep.seconds, rep.widened, len(rep.unprotectable))
+    if rep.unprotectable:
+        raise RuntimeError(f"secondary suppression: {len(rep.unprotectable)} primary cells cannot be protected, "
+                           f"first {rep.unprotectable[:3]}")
+    return pd.DataFrame({f"secret__{f}": out[f] for f in prim}, index=wide.index)
 
 
 def indicator_status(wide: pd.DataFrame, ind_id: str) -> np.ndarray:
