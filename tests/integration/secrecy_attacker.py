@@ -159,7 +159,7 @@ def audit(pub: Published, groups=GROUPS, targets: set[str] | None = None) -> Aud
             kv = pub.known[q].reindex(pub.cells).to_numpy(dtype="float64")
             val[k * n:(k + 1) * n] = kv
         unknown = np.isnan(val)
-        eq_rows, eq_cols, eq_data, eq_rhs = [], [], [], []
+        eq_rows, eq_cols, eq_data = [], [], []
         r = 0
         for k, q in enumerate(qs):  # additivity: x_T - sum x_c = 0
             for cell, members in pub.communes.items():

@@ -36,59 +36,128 @@ def _members(rows):
     return pd.DataFrame(rows, columns=["level", "territory_id", "codgeo"])
 
 
-def test_two_unit_cell_is_masked_and_its_complement_too():
-    """EPCI E = communes c1..c4. c1 has 2 establishments (frequency -> A). Publishing E and
-    c2, c3 would give c1 = E - c2 - c3 - c4: the smallest non-zero published part (c3, 20
-    jobs) is masked as well (D). c4 (0 jobs) is never chosen: its value is known anyway."""
-    members = _members([("commune", c, c) for c in ("c1", "c2", "c3", "c4")] + [("epci", "E", c) for c in ("c1", "c2", "c3", "c4")])
-    rel = secrecy.exact_relations(members, [("commune", "epci")])
-    assert len(rel) == 4
+def _interval(keys, members, value, status, cell, upper=None):
+    """What an attacker learns about ``cell``: min and max of its value given every published
+    cell, every total = sum of its communes, counts >= 0 (and <= ``upper`` cell by cell).
+    Written here with scipy's ``linprog`` on the cell values, independently of the library."""
+    from scipy.optimize import linprog
+
+    keys = list(keys)
+    hidden = [k for k in keys if status[k] != "V"]
+    col = {k: j for j, k in enumerate(hidden)}
+    rows, rhs = [], []
+    for parent in {f"{lv}|{t}" for lv, t, _ in members.itertuples(index=False) if lv != "commune"} & set(keys):
+        lv, t = parent.split("|")
+        parts = [f"commune|{c}" for c in members[(members.level == lv) & (members.territory_id == t)].codgeo]
+        row, b = np.zeros(len(hidden)), 0.0
+        for k, sgn in [(parent, 1.0)] + [(c, -1.0) for c in parts]:
+            if k in col:
+                row[col[k]] += sgn
+            else:
+                b -= sgn * value[k]
+        if row.any():
+            rows.append(row)
+            rhs.append(b)
+    bounds = [(0, None if upper is None else upper.get(k)) for k in hidden]
+    out = []
+    for sign in (1, -1):
+        c = np.zeros(len(hidden))
+        c[col[cell]] = sign
+        r = linprog(c, A_eq=np.array(rows) if rows else None, b_eq=rhs or None, bounds=bounds, method="highs")
+        out.append(sign * r.fun if r.status == 0 else (np.inf if sign < 0 else -np.inf))
+    return out[0], out[1]
+
+
+def _suppress(keys, members, value, status, upper_value=None):
+    from territoires_industrie.indicators import suppression
+
+    keys = pd.Index(keys)
+    dm = members[members["level"] == "departement"]
+    dep = pd.Series(dm["territory_id"].to_numpy(), index=dm["codgeo"].to_numpy())
+    st = suppression.Structure(keys, members, dep)
+    qs = [suppression.Quantity("x", "f", pd.Series(value).reindex(keys).to_numpy(float))]
+    stat = {"f": pd.Series(status).reindex(keys).to_numpy(object)}
+    pairs = []
+    if upper_value is not None:
+        qs.append(suppression.Quantity("tot", "g", pd.Series(upper_value).reindex(keys).to_numpy(float)))
+        stat["g"] = np.full(len(keys), "V", dtype=object)
+        pairs = [(0, 1)]
+    rep = suppression.Report()
+    out = suppression.suppress(st, qs, stat, pairs, rep)
+    assert not rep.unprotectable
+    return {f: dict(zip(keys, out[f], strict=True)) for f in out}
+
+
+def _assert_protected(keys, members, value, out, upper=None):
+    from territoires_industrie.indicators.suppression import protection
+
+    for k in keys:
+        if out[k] in ("A", "B"):
+            lo, hi = _interval(keys, members, value, out, k, upper)
+            v = value[k]
+            p = float(protection(v))
+            assert lo <= max(v - p, 0) + 1e-6 and hi >= v + p - 1e-6, (k, v, lo, hi)
+
+
+def _epci(communes, name="E", dep=None):
+    rows = [("commune", c, c) for c in communes] + [("epci", name, c) for c in communes]
+    if dep:
+        rows += [("departement", dep, c) for c in communes]
+    return rows
+
+
+def test_two_unit_cell_is_protected_by_the_cheapest_other_cell():
+    """EPCI E = communes c1..c4. c1 has 2 establishments (frequency -> A, 30 jobs). Publishing
+    E and c2..c4 would give c1 = E - c2 - c3 - c4: one more cell must go. The cheapest that
+    can carry ±4.5 jobs is c3 (20 jobs, the smallest non-empty commune); c4 (0 jobs) cannot
+    go down, E costs more (an EPCI)."""
+    members = _members(_epci(["c1", "c2", "c3", "c4"]))
     keys = ["commune|c1", "commune|c2", "commune|c3", "commune|c4", "epci|E"]
     n = pd.Series([2, 10, 5, 0, 17], index=keys)
-    jobs = pd.Series([30.0, 50.0, 20.0, 0.0, 100.0], index=keys)
-    st = pd.Series(secrecy.primary_status(n.to_numpy()), index=keys)
+    jobs = dict(zip(keys, [30.0, 50.0, 20.0, 0.0, 100.0], strict=True))
+    st = dict(zip(keys, secrecy.primary_status(n.to_numpy()), strict=True))
     assert st["commune|c1"] == "A"
-    out = secrecy.secondary_suppression(st, jobs, rel)
-    assert out.to_dict() == {"commune|c1": "A", "commune|c2": "V", "commune|c3": "D", "commune|c4": "V", "epci|E": "V"}
+    out = _suppress(keys, members, jobs, st)["f"]
+    assert out == {"commune|c1": "A", "commune|c2": "V", "commune|c3": "D", "commune|c4": "V", "epci|E": "V"}
+    _assert_protected(keys, members, jobs, out)
 
 
-def test_secondary_suppression_cascades_through_levels():
-    """Département D = EPCI E (c1, c2) + EPCI F (c3, c4). E is dominated (B) while both of
-    its communes are masked too; then D - F would reveal E, so F is masked (D), and then
-    F = c3 + c4 with both published would reveal F: the smaller of c3, c4 is masked (D)."""
+def test_protection_reaches_across_levels():
+    """Département D = EPCI E (c1, c2) + EPCI F (c3, c4). E is dominated (B) and both its
+    communes are masked: D - F would still give E exactly, so the LP masks F and, to keep F
+    itself from being F = c3 + c4, one of c3 / c4 (the smaller). The département stays."""
     communes = ["c1", "c2", "c3", "c4"]
     members = _members([("commune", c, c) for c in communes]
                        + [("epci", "E", "c1"), ("epci", "E", "c2"), ("epci", "F", "c3"), ("epci", "F", "c4")]
                        + [("departement", "D", c) for c in communes])
-    rel = secrecy.exact_relations(members, [("commune", "epci"), ("commune", "departement"), ("epci", "departement")])
     keys = ["commune|c1", "commune|c2", "commune|c3", "commune|c4", "epci|E", "epci|F", "departement|D"]
-    st = pd.Series(["B", "A", "V", "V", "B", "V", "V"], index=keys)
-    jobs = pd.Series([900.0, 10.0, 300.0, 200.0, 910.0, 500.0, 1410.0], index=keys)
-    out = secrecy.secondary_suppression(st, jobs, rel)
-    assert out["epci|F"] == "D"
-    assert out["commune|c4"] == "D" and out["commune|c3"] == "V"
+    st = dict(zip(keys, ["B", "A", "V", "V", "B", "V", "V"], strict=True))
+    jobs = dict(zip(keys, [900.0, 10.0, 300.0, 200.0, 910.0, 500.0, 1410.0], strict=True))
+    out = _suppress(keys, members, jobs, st)["f"]
+    assert out["epci|F"] == "D" and out["commune|c4"] == "D" and out["commune|c3"] == "V"
     assert out["departement|D"] == "V"
-    # no relation (a parent and its children of one level) left with exactly one masked cell
-    frame = rel.assign(pm=rel["parent"].map(out) != "V", cm=rel["child"].map(out) != "V",
-                       rid=rel["parent"] + "#" + rel["child"].str.split("|").str[0])
-    per_relation = frame.groupby("rid")["cm"].sum() + frame.groupby("rid")["pm"].first().astype(int)
-    assert len(per_relation) == 4  # D by communes, D by EPCI, E by communes, F by communes
-    assert (per_relation != 1).all()
+    _assert_protected(keys, members, jobs, out)
 
 
-def test_total_is_masked_when_only_empty_parts_remain():
-    members = _members([("commune", "c1", "c1"), ("commune", "c2", "c2"), ("epci", "E", "c1"), ("epci", "E", "c2")])
-    rel = secrecy.exact_relations(members, [("commune", "epci")])
-    st = pd.Series(["A", "V", "V"], index=["commune|c1", "commune|c2", "epci|E"])
-    out = secrecy.secondary_suppression(st, pd.Series([40.0, 0.0, 40.0], index=st.index), rel)
-    assert out["epci|E"] == "D" and out["commune|c2"] == "V"
+def test_a_primary_cell_cannot_be_narrowed_by_the_total_of_another_table():
+    """c1 (A, 45 industrial jobs) has 47 private jobs in all, published. Hidden only with a
+    sibling, its upper bound would be 47 < 45 + 6.75: the LP must also hide c1's total-jobs
+    cell (or give up the sibling route), since industrial jobs never exceed all jobs."""
+    members = _members(_epci(["c1", "c2", "c3"]))
+    keys = ["commune|c1", "commune|c2", "commune|c3", "epci|E"]
+    ind = dict(zip(keys, [45.0, 30.0, 60.0, 135.0], strict=True))
+    tot = dict(zip(keys, [47.0, 300.0, 400.0, 747.0], strict=True))
+    st = dict(zip(keys, ["A", "V", "V", "V"], strict=True))
+    out = _suppress(keys, members, ind, st, upper_value=tot)
+    assert out["g"]["commune|c1"] == "D"  # the total-jobs cell of c1 is hidden too
+    upper = {k: (tot[k] if out["g"][k] == "V" else None) for k in keys}
+    _assert_protected(keys, members, ind, out["f"], upper)
 
 
-def test_relations_only_where_children_cover_the_parent_exactly():
-    # EPCI X spans départements 01 and 02: no EPCI -> département relation for either
-    members = _members([("epci", "X", "a"), ("epci", "X", "b"), ("epci", "Y", "c"),
-                        ("departement", "01", "a"), ("departement", "01", "c"), ("departement", "02", "b")])
-    assert secrecy.exact_relations(members, [("epci", "departement")]).empty
-    members = _members([("epci", "X", "a"), ("epci", "Y", "c"), ("departement", "01", "a"), ("departement", "01", "c")])
-    rel = secrecy.exact_relations(members, [("epci", "departement")])
-    assert sorted(rel["child"]) == ["epci|X", "epci|Y"]
+def test_an_empty_parent_of_a_lone_primary_is_hidden():
+    members = _members(_epci(["c1", "c2"]))
+    keys = ["commune|c1", "commune|c2", "epci|E"]
+    jobs = dict(zip(keys, [40.0, 0.0, 40.0], strict=True))
+    out = _suppress(keys, members, jobs, {"commune|c1": "A", "commune|c2": "V", "epci|E": "V"})["f"]
+    assert out["epci|E"] == "D"  # c2 = 0 cannot move down: the total has to carry the upward move
+    _assert_protected(keys, members, jobs, out)

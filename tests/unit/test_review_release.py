@@ -124,12 +124,12 @@ def test_group_is_the_same_from_the_warehouse_as_from_memory(world):
 
 def test_batch_group_computation_equals_compute_group(world):
     """The vectorised twin used by batches gives exactly compute_group's results, masked
-    members included (Faucigny D, Bugey A, Cluses D)."""
+    members included (Bugey A, and Dijon + Bugey masked as a group)."""
     from territoires_industrie.review.groups_batch import compute_groups
 
     inputs = world["ctx"].inputs
-    cases = [[DIJON, BEAUNE], [DIJON, FAUCIGNY], [BUGEY, CLUSES], [BUGEY], [DIJON], [ANNEMASSE, BUGEY],
-             sorted(EPCI), [BEAUNE, "999999999", DIJON]]
+    cases = [[DIJON, BEAUNE], [DIJON, BUGEY], [BUGEY, CLUSES], [BUGEY], [DIJON], [ANNEMASSE, BUGEY],
+             sorted(EPCI), [BEAUNE, "999999999", DIJON], [DIJON, FAUCIGNY]]
     many, vals = compute_groups(cases, inputs, labels=[f"g{i}" for i in range(len(cases))])
     assert len(vals) == len(cases)
     for i, (codes, got) in enumerate(zip(cases, many)):
@@ -229,16 +229,16 @@ def test_incoherent_and_non_contiguous_perimeters_are_flagged(world):
 
 
 def test_secret_member_masks_the_group_and_is_never_revealed(world, tmp_path):
-    """Faucigny-Glières' industrial jobs are masked in the release (secondary suppression):
-    Dijon + Faucigny would reveal them by subtraction, so the group's cell is masked (D)."""
+    """Bugey's industrial jobs are masked in the release (2 establishments: frequency rule):
+    Dijon + Bugey would reveal them by subtraction, so the group's cell is masked (D)."""
     ctx = world["ctx"]
     iv = ctx.epci_values.set_index(["territory_id", "indicator_id"])
-    assert iv.at[(FAUCIGNY, "jobs_ind"), "secret_status"] != "V" and iv.at[(DIJON, "jobs_ind"), "secret_status"] == "V"
-    res = review_candidacy(from_args("Dijon-Faucigny", epci=f"{DIJON},{FAUCIGNY}"), ctx, out_root=tmp_path)
+    assert iv.at[(BUGEY, "jobs_ind"), "secret_status"] != "V" and iv.at[(DIJON, "jobs_ind"), "secret_status"] == "V"
+    res = review_candidacy(from_args("Dijon-Bugey", epci=f"{DIJON},{BUGEY}"), ctx, out_root=tmp_path)
     doc = res.document
     jobs = _ind(doc, "jobs_ind")
     assert jobs["secret_status"] == "D" and jobs["value"] is None and jobs["numerator"] is None
-    hidden = world["res"].counts.set_index(["level", "territory_id"]).loc[("epci", FAUCIGNY), "jobs_ind_t1"]
+    hidden = world["res"].counts.set_index(["level", "territory_id"]).loc[("epci", BUGEY), "jobs_ind_t1"]
     group_total = 900 + hidden
     html = open(res.paths["html"], encoding="utf-8").read()
     assert f"{int(group_total):,}".replace(",", NNBSP) not in html and "secret D" in html

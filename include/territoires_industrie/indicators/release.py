@@ -24,11 +24,6 @@ REFERENCE_SETS = {
     "epci": ("epci", None), "ze": ("ze", None), "departement": ("departement", None), "region": ("region", None),
     "ti_2018_2022": ("ti", "2018-2022"), "ti_2023_2027": ("ti", "2023-2027"),
 }
-SECRECY_PAIRS = [
-    ("commune", "epci"), ("commune", "ze"), ("commune", "departement"), ("commune", "region"), ("commune", "ti"),
-    ("epci", "ze"), ("epci", "departement"), ("epci", "region"), ("epci", "ti"),
-    ("ze", "departement"), ("ze", "region"), ("departement", "region"),
-]
 #: indicator -> shrinkage model (see shrinkage.py); only on small-area levels.
 SHRINK_MODELS = {d.id: d.shrink for d in INDICATORS if d.shrink}
 A_IDS = ("a1_ind_jobs_decline", "a2_local_effect", "a3_industry_mix")

@@ -32,8 +32,9 @@ restriction is still a valid deviation), widened to the région and then to ever
 deviation exists in the smaller set. One model per neighbourhood is built once and re-solved
 with a warm start (only bounds and costs change between primary cells).
 
-The result is audited independently by ``tests/integration/secrecy_attacker.py`` (scipy's
-HiGHS interface, min and max of every suppressed cell).
+The result is audited independently by ``tests/integration/secrecy_attacker.py``: its own
+formulation (min and max of every hidden cell's value given the published cells), not these
+deviations.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def suppress(st: Structure, quantities: list[Quantity], status: dict[str, np.nda
     t0 = time.perf_counter()
     rep = report if report is not None else Report()
     out = {f: np.asarray(s, dtype=object).copy() for f, s in status.items()}
-    nq, n = len(quantities), len(st.keys)
+    nq = len(quantities)
     level_cost = np.array([LEVEL_COST.get(lv, 4.0) for lv in st.level])
 
     def hidden(k: int) -> np.ndarray:
