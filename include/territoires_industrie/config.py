@@ -24,7 +24,7 @@ the same names. Nothing is read at import time; call :func:`get_settings`.
 | ``TI_HTTP_*`` | see ``http.py`` | timeouts, retries, backoff, Retry-After cap, retry budget, INSEE rate (``30/60``) |
 | ``TI_SIRENE_FORMAT`` | ``zip`` | ``parquet`` prefers the official Parquet twin of the SIRENE stock |
 | ``TI_COG_YEAR`` | ``2023`` | COG vintage of the live geography (``TI_GEO_URL_<KEY>`` overrides a file's URL) |
-| ``TI_CENSUS_YEAR`` / ``TI_CENSUS_BASE_YEAR`` | ``2021`` / year - 6 | census (RP) years fetched from Melodi |
+| ``TI_CENSUS_YEAR`` / ``TI_CENSUS_BASE_YEAR`` | latest / previous year held (Melodi ``range``) | force the census (RP) years fetched from Melodi (checked against what it holds) |
 """
 
 from __future__ import annotations

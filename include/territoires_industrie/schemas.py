@@ -159,6 +159,17 @@ CENSUS = SourceSchema(
     + (Column("P21_POP1564", dtype="float", required=False),),
 )
 
+
+
+def census_schema(t1: int, t0: int) -> SourceSchema:
+    """The census layout for census year ``t1`` and base year ``t0`` (``CENSUS`` is the 2021/2015 one)."""
+    def name(n: str) -> str:
+        return n.replace("P21_", f"P{t1 % 100:02d}_").replace("P15_", f"P{t0 % 100:02d}_")
+
+    return SourceSchema(source=CENSUS.source, columns=tuple(
+        Column(name(c.name), dtype=c.dtype, required=c.required) for c in CENSUS.columns))
+
+
 REGISTRY = {s.source: s for s in (SIRENE_STOCK, SIRENE_HISTORY, URSSAF, CHOMAGE_ZE, CENSUS)}
 
 

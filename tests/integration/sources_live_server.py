@@ -22,6 +22,8 @@ from openpyxl import Workbook
 from territoires_industrie.schemas import SIRENE_STOCK_ALL_COLUMNS
 from werkzeug import Response
 
+from . import melodi_fake
+
 # --- the mini geography (COG 2023) ---------------------------------------------------------------
 COMMUNES = [
     # codgeo, libgeo, epci, libepci, nature, ze, libze, dep, reg
@@ -358,51 +360,6 @@ def bdm_handler(idbanks_csv: Path, calls: list):
 
 
 # --- Melodi ------------------------------------------------------------------------------------------
-CENSUS_VALUES = {  # commune -> column -> value (t = 2021, t0 = 2015)
-    "21054": {"P21_POP": 156920, "P15_POP": 155090, "P21_POP1564": 104000, "P21_POP2554": 60100,
-              "P21_ACT1564": 75000, "P21_ACTOCC1564": 66000, "P21_CHOM1564": 9000, "P21_ACT2554": 52000,
-              "P21_ACTOCC2554": 47000, "P21_EMPLT": 110000, "P15_EMPLT": 108000},
-    "21231": {"P21_POP": 8900, "P15_POP": 9100, "P21_POP1564": 5500, "P21_POP2554": 3300, "P21_ACT1564": 4200,
-              "P21_ACTOCC1564": 3900, "P21_CHOM1564": 300, "P21_ACT2554": 3000, "P21_ACTOCC2554": 2850,
-              "P21_EMPLT": 2100, "P15_EMPLT": 2000},
-}
-
-
-def melodi_handler(calls: list, values=CENSUS_VALUES, page_size: int = 1):
-    """``/data/{DS}``: filters -> one observation per commune (+ a DEP-level row to be ignored); the
-    DS_RP_SERIE_HISTORIQUE answers are split into pages of ``page_size`` observations."""
-    from territoires_industrie.sources.melodi import CENSUS_SERIES, column_name
-
-    def handle(request):
-        ds = request.path.rsplit("/", 1)[-1]
-        args = request.args.to_dict()
-        calls.append((ds, args))
-        year = int(args["TIME_PERIOD"])
-        filters = {k: v for k, v in args.items() if k not in ("TIME_PERIOD", "maxResult", "totalCount", "page")}
-        match = [s for s in CENSUS_SERIES if s.dataset == ds and dict(s.filters) == filters
-                 and (2021 if s.year == "t" else 2015) == year]
-        obs = []
-        if match:
-            col = column_name(match[0], 2021, 2015)
-            for code, vals in values.items():
-                obs.append({"dimensions": {"GEO": f"2024-COM-{code}", "FREQ": "A", "TIME_PERIOD": str(year), **filters},
-                            "measures": {"OBS_VALUE_NIVEAU": {"value": float(vals[col])}}})
-            obs.append({"dimensions": {"GEO": "2024-DEP-21", "FREQ": "A", "TIME_PERIOD": str(year), **filters},
-                        "measures": {"OBS_VALUE_NIVEAU": {"value": 1.0}}})
-        page = int(args.get("page", 1))
-        size = page_size if ds == "DS_RP_SERIE_HISTORIQUE" else 1000
-        chunk = obs[(page - 1) * size: page * size]
-        more = page * size < len(obs)
-        q = "&".join(f"{k}={v}" for k, v in args.items() if k != "page")
-        paging = {"count": len(obs), "isLast": not more}
-        if more and "page" in args:  # as the real service: next only when the request names a page
-            paging["next"] = f"https://api.insee.fr/melodi/data/{ds}?{q}&page={page + 1}"
-        body = {"identifier": ds, "title": {"fr": ds}, "observations": chunk, "paging": paging}
-        return Response(json.dumps(body), 200, content_type="application/json")
-
-    return handle
-
-
 # --- data.gouv -----------------------------------------------------------------------------------
 def datagouv_sirene(url_for, *, stock_size: int | None, parquet_size: int | None = None, stock_modified="2026-11-01T06:12:31.000+00:00",
                     with_parquet=True, checksum: tuple[str, str] | None = None) -> dict:
@@ -505,7 +462,8 @@ def serve_universe(httpserver, tmp_key: str = "TEST-KEY-not-a-real-one-4242", si
     httpserver.expect_request(re.compile(r"^/bdm/data/SERIES_BDM/.+")).respond_with_handler(bdm_handler(IDBANK_FILE, calls["bdm"]))
     for ds in ("DS_RP_SERIE_HISTORIQUE", "DS_RP_POPULATION_PRINC", "DS_RP_EMPLOI_LR_PRINC", "DS_RP_EMPLOI_LT_PRINC"):
         httpserver.expect_request(f"/melodi/catalog/{ds}").respond_with_json({"identifier": ds, "modified": "2024-06-27"})
-    httpserver.expect_request(re.compile(r"^/melodi/data/.+")).respond_with_handler(melodi_handler(calls["melodi"]))
+    httpserver.expect_request(re.compile(r"^/melodi/(data|range)/.+")).respond_with_handler(
+        melodi_fake.handler(calls["melodi"], history_page_size=1))
     httpserver.expect_request(admin_express_path()).respond_with_data(
         admin_express_7z(), content_type="application/x-7z-compressed",
         headers={"ETag": '"adminexpress-2023-05-03"', "Last-Modified": "Wed, 03 May 2023 10:00:00 GMT"})

@@ -136,7 +136,7 @@ def _repair_checks():
 
     def census_comma(out):
         df, _ = out
-        assert df.loc[df["codgeo"] == "21231", "p21_pop"].iloc[0] == 155000.5
+        assert df.loc[df["codgeo"] == "21231", "rp1_pop"].iloc[0] == 155000.5
 
     def chomage_row9(out):
         df, rep = out

@@ -331,30 +331,86 @@ def test_bdm_retry_then_sdmx_error_and_malformed_xml(live, httpserver):
 
 # --- Melodi (census) ---------------------------------------------------------------------------------
 def test_melodi_census_pages_to_the_census_layout(live, httpserver):
+    """Against a service holding the 2011/2016/2022 set (melodi_fake.py, built from the recorded
+    facts): the years come from ``range`` (2022 and 2016: the default 2021/2015 of the previous
+    code answered zero observations), 15-64 and 25-54 populations are summed from the age bands
+    the dataset has, and every value lands in the census layout with the real years."""
     from territoires_industrie.sources.census import parse_census
 
+    from . import melodi_fake
+
     got = fetch.acquire("census", live)
-    assert got.vintage == "2021" and got.path.name == "census_melodi_2021.csv"
-    hist = [a for ds, a in live.extra["calls"]["melodi"] if ds == "DS_RP_SERIE_HISTORIQUE"]
+    assert got.vintage == "2022" and got.path.name == "census_melodi_2022.csv"
+    calls = live.extra["calls"]["melodi"]
+    assert [ds for kind, ds, _ in calls if kind == "range"] == sorted(melodi_fake.HELD)  # ranges read first
+    data = [(ds, a) for kind, ds, a in calls if kind == "data"]
+    hist = [a for ds, a in data if ds == "DS_RP_SERIE_HISTORIQUE"]
     assert len(hist) == 6  # two POP series x 3 pages of 1 observation (2 communes + 1 département)
-    assert [a.get("page") for a in hist[:3]] == ["1", "2", "3"]  # page=1 sent (next only then), paging.next followed (re-based on our host)
+    assert [a.get("page") for a in hist[:3]] == ["1", "2", "3"]  # page=1 sent (next only then), paging.next followed
+    pop_ages = sorted(a["AGE"] for ds, a in data if ds == "DS_RP_POPULATION_PRINC")
+    assert pop_ages == sorted(["Y15T24", "Y25T39", "Y40T54", "Y55T64", "Y25T39", "Y40T54"])  # codes that exist
+    assert all(a["SEX"] == "_T" for ds, a in data if ds == "DS_RP_EMPLOI_LT_PRINC")  # unused dimension -> total
     lines = got.path.read_text().splitlines()
-    assert lines[0] == ("CODGEO;P21_POP;P15_POP;P21_POP1564;P21_POP2554;P21_ACT1564;P21_ACTOCC1564;P21_CHOM1564;"
-                        "P21_ACT2554;P21_ACTOCC2554;P21_EMPLT;P15_EMPLT")
+    assert lines[0] == ("CODGEO;P22_POP;P16_POP;P22_POP1564;P22_POP2554;P22_ACT1564;P22_ACTOCC1564;P22_CHOM1564;"
+                        "P22_ACT2554;P22_ACTOCC2554;P22_EMPLT;P16_EMPLT")
     assert len(lines) == 3  # the département row is not a commune
+    want = melodi_fake.expected(2022, 2016)
+    for row in lines[1:]:
+        code, *vals = row.split(";")
+        cols = lines[0].split(";")[1:]
+        assert {c: float(v) for c, v in zip(cols, vals, strict=True)} == pytest.approx(want[code], rel=1e-12)
     df, rep = parse_census(got.path, {"21054", "21231"})
+    assert rep["census_years"] == {"t1": 2022, "t0": 2016}
     r = df.set_index("codgeo").loc["21231"]
-    assert (r["p21_pop"], r["p15_pop"], r["p21_chom1564"], r["p15_emplt"]) == (8900, 9100, 300, 2000)
+    assert r["rp1_pop2554"] == pytest.approx(want["21231"]["P22_POP2554"]) and r["rp0_emplt"] == pytest.approx(
+        want["21231"]["P16_EMPLT"])
     assert rep["unknown_commune_codes"] == 0
-    assert (got.path.parent / "melodi_pages_2021.zip").exists()
-    assert got.manifest["report"]["unverified_columns"]  # the unverified dimension codes are recorded
+    assert (got.path.parent / "melodi_pages_2022.zip").exists()
+    report = got.manifest["report"]
+    assert report["geo_years"] == {"2025": 30}  # 2 communes x 15 queries: the GEO codes' COG year, reported
+    assert report["held_years"]["DS_RP_POPULATION_PRINC"] == [2011, 2016, 2022]
 
 
 def test_melodi_unchanged_catalog_skips_data_requests(live):
     fetch.acquire("census", live)
-    n = len(live.extra["calls"]["melodi"])
+    n = len([c for c in live.extra["calls"]["melodi"] if c[0] == "data"])
     again = fetch.acquire("census", live)
-    assert not again.changed and len(live.extra["calls"]["melodi"]) == n
+    assert not again.changed and len([c for c in live.extra["calls"]["melodi"] if c[0] == "data"]) == n
+
+
+def test_melodi_codes_the_service_does_not_hold_fail_before_any_data_query(live, monkeypatch):
+    """The previous series (AGE=Y15T64 in DS_RP_POPULATION_PRINC) and a forced year not held are
+    refused from the ranges, naming dataset, dimension and the codes available."""
+    from territoires_industrie.sources import melodi
+
+    series = melodi.CENSUS_SERIES
+    old = (melodi.MelodiSeries("POP1564", "DS_RP_POPULATION_PRINC",
+                               (("RP_MEASURE", "POP"), ("SEX", "_T"), ("AGE", "Y15T64")), "t", "?"),)
+    monkeypatch.setattr(melodi, "CENSUS_SERIES", old + melodi.CENSUS_SERIES[:1] + melodi.CENSUS_SERIES[-1:])
+    with pytest.raises(melodi.CensusPlanError, match=r"DS_RP_POPULATION_PRINC: AGE=Y15T64 not held \(codes: .*Y15T24"):
+        fetch.acquire("census", live)
+    assert not [c for c in live.extra["calls"]["melodi"] if c[0] == "data"]
+    monkeypatch.setattr(melodi, "CENSUS_SERIES", series)
+    monkeypatch.setenv("TI_CENSUS_YEAR", "2021")
+    with pytest.raises(melodi.CensusPlanError, match=r"TIME_PERIOD 2021 not held \(held: \[2011, 2016, 2022\]\)"):
+        fetch.acquire("census", live)
+    assert landed(live, "census") == []
+
+
+def test_melodi_a_new_census_set_is_a_new_vintage(live, monkeypatch):
+    """When INSEE publishes the next set (2012/2017/2023), the next run lands census 2023 beside
+    2022, with base year 2017: a new vintage, not a crash nor an empty table."""
+    from . import melodi_fake
+
+    first = fetch.acquire("census", live)
+    monkeypatch.setattr(melodi_fake, "CENSUS_SET", (2012, 2017, 2023))
+    held = {ds: (dims, (2012, 2017, 2023) if ds != "DS_RP_SERIE_HISTORIQUE" else (*melodi_fake.HISTORY, 2017, 2023))
+            for ds, (dims, _) in melodi_fake.HELD.items()}
+    monkeypatch.setattr(melodi_fake, "HELD", held)
+    second = fetch.acquire("census", live)
+    assert (first.vintage, second.vintage) == ("2022", "2023") and second.changed
+    assert second.path.read_text().splitlines()[0].startswith("CODGEO;P23_POP;P17_POP;P23_POP1564")
+    assert sorted(p.parent.name for p in landed(live, "census")) == ["2022", "2022", "2023", "2023"]
 
 
 def test_melodi_retry_and_bad_responses(live, httpserver, monkeypatch):
@@ -365,18 +421,15 @@ def test_melodi_retry_and_bad_responses(live, httpserver, monkeypatch):
     data = re.compile(r"^/melodi/data/.+")
     serve_once(httpserver, data, "", status=429, headers={"Retry-After": "0"})
     assert fetch.acquire("census", live).changed
-    # unverified dimension codes that match nothing: the error names the dataset and /range/
-    wrong = (melodi.MelodiSeries("POP2554", "DS_RP_POPULATION_PRINC", (("AGE", "Y25T54X"),), "t", "?"),)
-    monkeypatch.setattr(melodi, "CENSUS_SERIES", wrong)
-    monkeypatch.setenv("TI_CENSUS_YEAR", "2020")  # another state key: no reuse
-    with pytest.raises(UpstreamFormatError, match=r"DS_RP_POPULATION_PRINC.*unverified.*/range/DS_RP_POPULATION_PRINC"):
-        fetch.acquire("census", live)
     monkeypatch.setattr(melodi, "CENSUS_SERIES", melodi.CENSUS_SERIES.__class__(
-        [melodi.MelodiSeries("POP", "DS_RP_SERIE_HISTORIQUE", (("RP_MEASURE", "POP"),), "t", "3P")]))
+        [melodi.MelodiSeries("POP", "DS_RP_SERIE_HISTORIQUE", (("RP_MEASURE", "POP"),), "t", "3P"),
+         melodi.MelodiSeries("POP", "DS_RP_SERIE_HISTORIQUE", (("RP_MEASURE", "POP"),), "t0", "3P")]))
+    monkeypatch.setenv("TI_CENSUS_YEAR", "2016")  # another state key: no reuse
+    monkeypatch.setenv("TI_CENSUS_BASE_YEAR", "2011")
     serve_once(httpserver, data, '{"observations": [{"dimensions"', content_type="application/json")
     with pytest.raises(UpstreamFormatError, match="Melodi DS_RP_SERIE_HISTORIQUE page 1: malformed JSON"):
         fetch.acquire("census", live)
-    assert [p.parent.name for p in landed(live, "census")] == ["2021", "2021"]
+    assert [p.parent.name for p in landed(live, "census")] == ["2022", "2022"]
 
 
 # --- geography files and TI lists ---------------------------------------------------------------------

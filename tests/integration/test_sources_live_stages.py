@@ -15,6 +15,7 @@ import pytest
 from territoires_industrie import storage
 from territoires_industrie.config import get_settings
 
+from . import melodi_fake
 from . import sources_live_server as srv
 
 
@@ -84,9 +85,14 @@ def test_live_chain_geography_sirene_employment(live, httpserver, gates):
     assert j.loc[("21231", "25", 2025), "jobs"] == 6 and j.loc[("01001", "10", 2025), "jobs"] == 12
     assert bool(j.loc[("21231", "25", 2025), "is_industrial"]) is True
     assert e_out["urssaf"]["vintage"] == "2025" and e_out["chomage_ze"]["vintage"] == "2026-T2"
-    assert e_out["census"]["vintage"] == "2021"
-    cen = pd.read_parquet(storage.current(live.staging_dir, "census")[1] / "communes.parquet").set_index("codgeo")
-    assert cen.loc["21054", "p21_pop"] == 156920 and cen.loc["21231", "p21_actocc2554"] == 2850
+    assert e_out["census"]["vintage"] == "2022"  # the latest census year the service holds
+    cfolder = storage.current(live.staging_dir, "census")[1]
+    cen = pd.read_parquet(cfolder / "communes.parquet").set_index("codgeo")
+    want = melodi_fake.expected(2022, 2016)
+    assert cen.loc["21054", "rp1_pop"] == pytest.approx(want["21054"]["P22_POP"])
+    assert cen.loc["21231", "rp1_actocc2554"] == pytest.approx(want["21231"]["P22_ACTOCC2554"])
+    assert cen.loc["21231", "rp1_pop2554"] == pytest.approx(want["21231"]["P22_POP2554"])  # summed age bands
+    assert json.loads((cfolder / "parse_report.json").read_text())["census_years"] == {"t1": 2022, "t0": 2016}
     assert e_out["chomage_bdm"]["vintage"] == "2026-T1" and e_out["chomage_bdm"]["series"] == 115
     bdm = pd.read_parquet(storage.current(live.staging_dir, "chomage_bdm")[1] / "rates.parquet")
     assert len(bdm) == 115 * 3 and set(bdm["quarter"]) == {"2025-T3", "2025-T4", "2026-T1"}

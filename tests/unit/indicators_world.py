@@ -73,10 +73,10 @@ def make_world(seed: int = 5) -> dict:
     pop = rng.integers(300, 20000, n).astype(float)
     act = pop * 0.45
     census = pd.DataFrame({
-        "codgeo": codgeo, "p21_pop": pop, "p15_pop": pop * (1 + rng.normal(0.02, 0.03, n) + 0.05 * decl),
-        "p21_act1564": act, "p21_chom1564": act * rng.uniform(0.05, 0.15, n), "p21_pop2554": pop * 0.38,
-        "p21_actocc2554": pop * 0.38 * rng.uniform(0.75, 0.9, n), "p21_emplt": pop * 0.4,
-        "p15_emplt": pop * 0.4 * (1 + rng.normal(0.0, 0.05, n)),
+        "codgeo": codgeo, "rp1_pop": pop, "rp0_pop": pop * (1 + rng.normal(0.02, 0.03, n) + 0.05 * decl),
+        "rp1_act1564": act, "rp1_chom1564": act * rng.uniform(0.05, 0.15, n), "rp1_pop2554": pop * 0.38,
+        "rp1_actocc2554": pop * 0.38 * rng.uniform(0.75, 0.9, n), "rp1_emplt": pop * 0.4,
+        "rp0_emplt": pop * 0.4 * (1 + rng.normal(0.0, 0.05, n)),
     })
     return {"communes": communes, "ti": ti, "sirene": sirene, "urssaf": urssaf, "chomage": chom, "census": census,
             "industrial": industrial, "states": pd.DataFrame(states)}

@@ -131,9 +131,9 @@ def make_world() -> dict:
                                "n_etab": float((n_ind if div != "47" else 30) if jobs > 0 else 0),
                                "is_industrial": div != "47"})
         _, _, cen_ratio = ZE_RATES[row.ze2020]
-        census.append({"codgeo": c, "p21_pop": float(pop21), "p15_pop": float(pop15), "p21_act1564": float(act),
-                       "p21_chom1564": float(act) * cen_ratio, "p21_pop2554": float(p2554),
-                       "p21_actocc2554": float(occ), "p21_emplt": float(emp21), "p15_emplt": float(emp15)})
+        census.append({"codgeo": c, "rp1_pop": float(pop21), "rp0_pop": float(pop15), "rp1_act1564": float(act),
+                       "rp1_chom1564": float(act) * cen_ratio, "rp1_pop2554": float(p2554),
+                       "rp1_actocc2554": float(occ), "rp1_emplt": float(emp21), "rp0_emplt": float(emp15)})
         if c in HAND_UNITS:
             specs = HAND_UNITS[c]
         elif row.epci == BUGEY:

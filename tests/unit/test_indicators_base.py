@@ -29,9 +29,9 @@ def fixture():
     urssaf = pd.DataFrame(rows)
     q = ["2025-T3", "2025-T4", "2026-T1", "2026-T2"]
     chom = pd.DataFrame({"ze2020": ["Z1"] * 4 + ["Z2"] * 4, "quarter": q * 2, "rate": [8, 8, 10, 10, 5, 5, 5, 5]})
-    census = pd.DataFrame({"codgeo": ["00001", "00002", "00003"], "p21_act1564": [1000.0, 500.0, 500.0],
-                           "p21_chom1564": [90.0, 45.0, 25.0], "p21_pop": [2000.0, 1000.0, 900.0],
-                           "p15_pop": [2100.0, 1000.0, 900.0]})
+    census = pd.DataFrame({"codgeo": ["00001", "00002", "00003"], "rp1_act1564": [1000.0, 500.0, 500.0],
+                           "rp1_chom1564": [90.0, 45.0, 25.0], "rp1_pop": [2000.0, 1000.0, 900.0],
+                           "rp0_pop": [2100.0, 1000.0, 900.0]})
     ti = pd.DataFrame({"ti_id": ["T1", "T1"], "codgeo": ["00002", "00003"]})
     return communes, sirene, urssaf, chom, census, ti, q
 
@@ -81,7 +81,7 @@ def test_census_adjusted_unemployment_rate(fixture):
     EPCI E2 (commune 3): census 5 %, ZE census 5 % -> 5 %.
     """
     communes, sirene, urssaf, chom, census, ti, q = fixture
-    census = census.assign(p21_chom1564=[90.0, 45.0, 25.0])
+    census = census.assign(rp1_chom1564=[90.0, 45.0, 25.0])
     cb, _ = base.commune_base(communes, sirene, urssaf, chom, census, t1=2025, quarters=q)
     agg, _ = base.aggregate_levels(cb, base.memberships(communes, ti))
     wide = base.derive(agg, base.national_totals(cb)).set_index(["level", "territory_id"])
@@ -91,7 +91,7 @@ def test_census_adjusted_unemployment_rate(fixture):
     assert wide.loc[("commune", "00002"), "c1_unemployment_rate"] == pytest.approx(9.0)
 
     # now commune 2 has a census rate twice its ZE's: 90/500 = 18 %; Z1 census (90+90)/1500 = 12 %
-    census2 = census.assign(p21_chom1564=[90.0, 90.0, 25.0])
+    census2 = census.assign(rp1_chom1564=[90.0, 90.0, 25.0])
     cb, _ = base.commune_base(communes, sirene, urssaf, chom, census2, t1=2025, quarters=q)
     agg, _ = base.aggregate_levels(cb, base.memberships(communes, ti))
     wide = base.derive(agg, base.national_totals(cb)).set_index(["level", "territory_id"])

@@ -139,7 +139,7 @@ def test_band_counts_and_concentration():
 
 def test_unemployment_counts_require_all_four_quarters():
     communes = pd.DataFrame({"codgeo": ["a", "b"], "ze2020": ["Z1", "Z2"]})
-    census = pd.DataFrame({"codgeo": ["a", "b"], "p21_act1564": [100.0, 300.0], "p21_chom1564": [10.0, 30.0]})
+    census = pd.DataFrame({"codgeo": ["a", "b"], "rp1_act1564": [100.0, 300.0], "rp1_chom1564": [10.0, 30.0]})
     q = ["2025-T3", "2025-T4", "2026-T1", "2026-T2"]
     qp = ["2023-T3", "2023-T4", "2024-T1", "2024-T2"]
     chom = pd.DataFrame({"ze2020": ["Z1"] * 8 + ["Z2"] * 3, "quarter": q + qp + q[:3],

@@ -218,7 +218,7 @@ def test_census_parse(tmp_path):
     cols = "CODGEO;P21_POP;P15_POP;P21_POP2554;P21_ACT1564;P21_ACTOCC1564;P21_CHOM1564;P21_ACT2554;P21_ACTOCC2554;P21_EMPLT;P15_EMPLT"
     p.write_text(cols + "\n25056;1000.5;990;400;500;450;50;380;350;700;710\n", encoding="utf-8")
     df, rep = census.parse_census(p, KNOWN)
-    assert df.loc[0, "codgeo"] == "25056" and df.loc[0, "p21_pop"] == 1000.5 and df.loc[0, "p21_chom1564"] == 50
+    assert df.loc[0, "codgeo"] == "25056" and df.loc[0, "rp1_pop"] == 1000.5 and df.loc[0, "rp1_chom1564"] == 50
 
 
 def test_urssaf_last_years_keeps_the_window_and_2019(tmp_path):
@@ -231,3 +231,29 @@ def test_urssaf_last_years_keeps_the_window_and_2019(tmp_path):
     assert df.set_index("year").loc[2019, "jobs"] == 20 and df.set_index("year").loc[2025, "n_etab"] == 4
     full, rep = urssaf.parse_urssaf(p, KNOWN)
     assert sorted(full["year"].unique()) == [2012, 2019, 2020, 2025] and rep["years_not_staged"] == []
+
+
+def test_census_years_come_from_the_header_not_from_the_code(tmp_path):
+    """A 2022 census file (``P22_*``, base ``P16_*``, plus an older ``P11_POP``) is read with its
+    own years: staged as year-free ``rp1_*`` / ``rp0_*`` columns, the years in the report."""
+    from territoires_industrie.sources.census import parse_census
+
+    cols = ["CODGEO", "P22_POP", "P16_POP", "P11_POP", "P22_POP2554", "P22_ACT1564", "P22_ACTOCC1564", "P22_CHOM1564",
+            "P22_ACT2554", "P22_ACTOCC2554", "P22_EMPLT", "P16_EMPLT"]
+    p = tmp_path / "base-cc-2022.csv"
+    p.write_text(";".join(cols) + "\n21231;8900;8800;8700;3300;4200;3900;300;3000;2850;2100;2000\n")
+    df, rep = parse_census(p, {"21231"})
+    assert rep["census_years"] == {"t1": 2022, "t0": 2016}
+    r = df.set_index("codgeo").loc["21231"]
+    assert (r["rp1_pop"], r["rp0_pop"], r["rp1_pop2554"], r["rp0_emplt"]) == (8900, 8800, 3300, 2000)
+    assert not [c for c in df.columns if c.startswith("p")]  # nothing named after a year inside
+
+
+def test_census_file_without_a_census_year_is_refused_naming_it(tmp_path):
+    from territoires_industrie.sources.census import parse_census
+    from territoires_industrie.sources.tabular import TabularFileError
+
+    p = tmp_path / "base-cc-x.csv"
+    p.write_text("CODGEO;P22_POP;P16_POP\n21231;1;1\n")
+    with pytest.raises(TabularFileError, match=r"base-cc-x.csv: no P<yy>_POP2554 column"):
+        parse_census(p, {"21231"})

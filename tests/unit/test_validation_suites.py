@@ -92,8 +92,8 @@ def chomage_df() -> pd.DataFrame:
                          "rate": [7.1, 6.9, 9.4, 9.8]}).astype({"ze2020": S, "quarter": S})
 
 
-CENSUS_COLS = ["p21_pop", "p15_pop", "p21_pop2554", "p21_act1564", "p21_actocc1564", "p21_chom1564", "p21_act2554",
-               "p21_actocc2554", "p21_emplt", "p15_emplt"]
+CENSUS_COLS = ["rp1_pop", "rp0_pop", "rp1_pop2554", "rp1_act1564", "rp1_actocc1564", "rp1_chom1564", "rp1_act2554",
+               "rp1_actocc2554", "rp1_emplt", "rp0_emplt"]
 
 
 def census_df() -> pd.DataFrame:
@@ -327,9 +327,9 @@ def test_urssaf_absurd_counts_fail_the_hard_gate(settings, geo, value):
 @pytest.mark.parametrize("value", [float("inf"), 1e9])
 def test_census_absurd_counts_fail_the_hard_gate(settings, geo, value):
     df = census_df()
-    df.loc[0, "p21_pop"] = value
+    df.loc[0, "rp1_pop"] = value
     got, _ = failures("census", df, settings, geo)
-    assert got.get(("expect_column_values_to_be_plausible_counts", "p21_pop")) == 1, got
+    assert got.get(("expect_column_values_to_be_plausible_counts", "rp1_pop")) == 1, got
 
 
 def test_urssaf_missing_departement(settings, geo):
@@ -367,17 +367,17 @@ def test_census_clean_passes(settings, geo):
 
 def test_census_inconsistent_duplicate_negative_fail(settings, geo):
     df = census_df()
-    df.loc[1, "p21_actocc1564"] = 1600.0  # more employed than actives (1500)
-    df.loc[2, "p21_pop"] = -1.0  # also makes p21_pop < p21_act1564 and < p21_pop2554
+    df.loc[1, "rp1_actocc1564"] = 1600.0  # more employed than actives (1500)
+    df.loc[2, "rp1_pop"] = -1.0  # also makes rp1_pop < rp1_act1564 and < rp1_pop2554
     df = pd.concat([df, df.iloc[[4]]], ignore_index=True)
     got, _ = failures("census", df, settings, geo, vintage="2021")
     assert got == {
         ("expect_column_values_to_be_unique", "codgeo"): 2,
-        ("expect_column_values_to_be_between", "p21_pop"): 1,
-        ("expect_column_values_to_be_plausible_counts", "p21_pop"): 1,
-        ("expect_column_pair_values_a_to_be_greater_than_b", "p21_act1564, p21_actocc1564"): 1,
-        ("expect_column_pair_values_a_to_be_greater_than_b", "p21_pop, p21_act1564"): 1,
-        ("expect_column_pair_values_a_to_be_greater_than_b", "p21_pop, p21_pop2554"): 1,
+        ("expect_column_values_to_be_between", "rp1_pop"): 1,
+        ("expect_column_values_to_be_plausible_counts", "rp1_pop"): 1,
+        ("expect_column_pair_values_a_to_be_greater_than_b", "rp1_act1564, rp1_actocc1564"): 1,
+        ("expect_column_pair_values_a_to_be_greater_than_b", "rp1_pop, rp1_act1564"): 1,
+        ("expect_column_pair_values_a_to_be_greater_than_b", "rp1_pop, rp1_pop2554"): 1,
     }
 
 

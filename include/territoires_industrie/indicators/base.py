@@ -117,12 +117,12 @@ def commune_base(
     base = communes[["codgeo", "ze2020"]].set_index("codgeo")
     for p in parts:
         base = base.join(p, how="left")
-    base["population"] = cen["p21_pop"]
-    base["population_t0"] = cen.get("p15_pop")
-    base["emplt_t1"] = cen.get("p21_emplt")
-    base["emplt_t0"] = cen.get("p15_emplt")
-    base["pop_2554"] = cen.get("p21_pop2554")
-    base["nonemp_2554"] = cen.get("p21_pop2554") - cen.get("p21_actocc2554") if "p21_actocc2554" in cen else np.nan
+    base["population"] = cen["rp1_pop"]
+    base["population_t0"] = cen.get("rp0_pop")
+    base["emplt_t1"] = cen.get("rp1_emplt")
+    base["emplt_t0"] = cen.get("rp0_emplt")
+    base["pop_2554"] = cen.get("rp1_pop2554")
+    base["nonemp_2554"] = cen.get("rp1_pop2554") - cen.get("rp1_actocc2554") if "rp1_actocc2554" in cen else np.nan
     base = base.join(domains.unemployment_counts(communes, census, chomage, quarters, quarters_prev), how="left")
     base = base[base["population"].notna()].copy()  # coverage = communes present in the census
     for c in COUNT_COLUMNS + MAX_COLUMNS:

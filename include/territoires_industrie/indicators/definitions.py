@@ -27,7 +27,7 @@ PERIOD_KEYS = {
     "lfs": "mean of the last 4 quarters of the localised unemployment rates",
     "lfs_change": "last 4 quarters vs the same 4 quarters two years earlier",
     "rp": "census (RP) year",
-    "rp_change": "census t0 → t1 (P15 → P21)",
+    "rp_change": "base census year t0 → latest census year t1 (both read from the source, e.g. 2015 → 2021)",
 }
 
 SOURCES = {

@@ -209,10 +209,10 @@ def unemployment_counts(communes: pd.DataFrame, census: pd.DataFrame, chomage: p
     communes, the census unemployed (``chom_rp_rated``) and ``unemployed_rp_ze = act × u_RP,ZE``
     (census rate of the commune's whole zone d'emploi, communes present in ``census``).
     """
-    c = communes[["codgeo", "ze2020"]].merge(census[["codgeo", "p21_act1564", "p21_chom1564"]], on="codgeo")
+    c = communes[["codgeo", "ze2020"]].merge(census[["codgeo", "rp1_act1564", "rp1_chom1564"]], on="codgeo")
     c = c.set_index("codgeo")
-    act = c["p21_act1564"].fillna(0.0)
-    chom = c["p21_chom1564"].fillna(0.0)
+    act = c["rp1_act1564"].fillna(0.0)
+    chom = c["rp1_chom1564"].fillna(0.0)
     u_now = c["ze2020"].map(_mean_rate(chomage, quarters)) / 100.0
     rated = u_now.notna()
     g = pd.DataFrame({"act": act.where(rated, 0.0), "chom": chom.where(rated, 0.0), "ze": c["ze2020"]}).groupby("ze")

@@ -8,28 +8,42 @@ Endpoints: ``GET /data/{DS}?DIM=CODE&...&TIME_PERIOD=YYYY&maxResult=N&totalCount
 {"OBS_VALUE_NIVEAU": {"value": ...}}}], "paging": {"next": ..., "isLast": ..., "count": ...}}``;
 ``GET /catalog/{DS}`` gives the dataset's ``modified`` date (used to skip unchanged datasets).
 
-Mapping of each census column to a Melodi query (``t`` = census year, default 2021; ``t0`` =
-``t`` - 6). **Dimension codes marked "[?]" are not verified against the live ``/range/{DS}``
-endpoint**; those marked "[3P]" are used by third-party code against the live API. A query that
-returns no commune observation fails with a message naming the dataset and the codes to check.
+``GET /range/{DS}`` lists, per concept (dimension), the codes the dataset holds, ``TIME_PERIOD``
+included (format: ``{"code", "label", "range": [{"concept": {"code"}, "type", "values": [{"code"}]}]}``,
+recorded in the InseeFrLab/melodi cassettes).
 
-| column | dataset | filters | year | status |
+**Census years are read from the service, never assumed.** The ``DS_RP_*`` datasets hold only
+the latest census set (e.g. 2011/2016/2022, then 2012/2017/2023); a query on a year that is not
+there answers HTTP 200 with zero observations. So, before any data query, the ``range`` of
+each dataset is read: the census year ``t`` is the latest ``TIME_PERIOD`` common to the
+"PRINC" datasets, the base year ``t0`` the latest earlier one held by the datasets that need
+it; every dimension code the queries send is checked against the ranges (an absent code fails
+before any data request, naming the dataset, the dimension and the codes available); every
+other dimension that has a total (``_T``) is filtered on it so the answers stay small.
+``TI_CENSUS_YEAR`` / ``TI_CENSUS_BASE_YEAR`` force the years (still checked).
+
+Mapping of each census column to Melodi queries (``P{yy}`` = the census year's two digits).
+Evidence: [R] code listed in the recorded facts of ``../shared/data/real/README.md`` (AGE codes
+of ``DS_RP_POPULATION_PRINC`` and ``DS_RP_EMPLOI_LR_PRINC``), [3P] used by third-party code
+against the live API, [?] not documented: checked against ``range`` at run time.
+
+| column | dataset | filters | year | evidence |
 |---|---|---|---|---|
-| P{t}_POP | DS_RP_SERIE_HISTORIQUE | RP_MEASURE=POP | t | [3P] |
-| P{t0}_POP | DS_RP_SERIE_HISTORIQUE | RP_MEASURE=POP | t0 | [3P] |
-| P{t}_POP1564 | DS_RP_POPULATION_PRINC | RP_MEASURE=POP, SEX=_T, AGE=Y15T64 | t | [?] AGE code |
-| P{t}_POP2554 | DS_RP_POPULATION_PRINC | RP_MEASURE=POP, SEX=_T, AGE=Y25T54 | t | [?] AGE code |
-| P{t}_ACT1564 | DS_RP_EMPLOI_LR_PRINC | SEX=_T, EDUC=_T, AGE=Y15T64, EMPSTA_ENQ=1T2 | t | [3P] |
-| P{t}_ACTOCC1564 | DS_RP_EMPLOI_LR_PRINC | ... EMPSTA_ENQ=1 | t | [3P] |
-| P{t}_CHOM1564 | DS_RP_EMPLOI_LR_PRINC | ... EMPSTA_ENQ=2 | t | [3P] |
-| P{t}_ACT2554 | DS_RP_EMPLOI_LR_PRINC | ... AGE=Y25T54, EMPSTA_ENQ=1T2 | t | [?] AGE code |
-| P{t}_ACTOCC2554 | DS_RP_EMPLOI_LR_PRINC | ... AGE=Y25T54, EMPSTA_ENQ=1 | t | [?] AGE code |
-| P{t}_EMPLT | DS_RP_EMPLOI_LT_PRINC | RP_MEASURE=NBEMP (other dims total) | t | [?] |
-| P{t0}_EMPLT | DS_RP_EMPLOI_LT_PRINC | RP_MEASURE=NBEMP | t0 | [?] |
+| P{t}_POP, P{t0}_POP | DS_RP_SERIE_HISTORIQUE | RP_MEASURE=POP | t, t0 | [3P] |
+| P{t}_POP1564 | DS_RP_POPULATION_PRINC | RP_MEASURE=POP, SEX=_T, AGE = sum of Y15T24, Y25T39, Y40T54, Y55T64 | t | [R] (no Y15T64 code) |
+| P{t}_POP2554 | DS_RP_POPULATION_PRINC | RP_MEASURE=POP, SEX=_T, AGE = sum of Y25T39, Y40T54 | t | [R] (no Y25T54 code) |
+| P{t}_ACT1564 | DS_RP_EMPLOI_LR_PRINC | SEX=_T, EDUC=_T, AGE=Y15T64, EMPSTA_ENQ=1T2 | t | [R] AGE, [3P] EMPSTA_ENQ |
+| P{t}_ACTOCC1564 | DS_RP_EMPLOI_LR_PRINC | ... EMPSTA_ENQ=1 | t | [R] / [3P] |
+| P{t}_CHOM1564 | DS_RP_EMPLOI_LR_PRINC | ... EMPSTA_ENQ=2 | t | [R] / [3P] |
+| P{t}_ACT2554 | DS_RP_EMPLOI_LR_PRINC | ... AGE=Y25T54, EMPSTA_ENQ=1T2 | t | [R] |
+| P{t}_ACTOCC2554 | DS_RP_EMPLOI_LR_PRINC | ... AGE=Y25T54, EMPSTA_ENQ=1 | t | [R] |
+| P{t}_EMPLT, P{t0}_EMPLT | DS_RP_EMPLOI_LT_PRINC | RP_MEASURE=NBEMP | t, t0 | [?] |
 
-Only ``GEO`` objects of type ``COM`` are kept (arrondissements are already inside their
-commune's total). Where a filtered query still returns several observations per commune, the
-one whose remaining dimensions are all totals (``_T``) is kept; otherwise the query fails.
+A column summed over several codes is missing for a commune absent from one of them (counted
+in the report, never filled with a partial sum). Only ``GEO`` objects of type ``COM`` are kept
+(arrondissements are already inside their commune's total); their COG year (``2025-COM-…``) is
+counted and reported. Where a filtered query still returns several observations per commune,
+the one whose remaining dimensions are all totals (``_T``) is kept; otherwise the query fails.
 """
 
 from __future__ import annotations
@@ -61,19 +75,97 @@ class MelodiSeries:
 
 
 _LR = (("SEX", "_T"), ("EDUC", "_T"))
+_POP = (("RP_MEASURE", "POP"), ("SEX", "_T"))
 CENSUS_SERIES: tuple[MelodiSeries, ...] = (
     MelodiSeries("POP", "DS_RP_SERIE_HISTORIQUE", (("RP_MEASURE", "POP"),), "t", "3P"),
     MelodiSeries("POP", "DS_RP_SERIE_HISTORIQUE", (("RP_MEASURE", "POP"),), "t0", "3P"),
-    MelodiSeries("POP1564", "DS_RP_POPULATION_PRINC", (("RP_MEASURE", "POP"), ("SEX", "_T"), ("AGE", "Y15T64")), "t", "?"),
-    MelodiSeries("POP2554", "DS_RP_POPULATION_PRINC", (("RP_MEASURE", "POP"), ("SEX", "_T"), ("AGE", "Y25T54")), "t", "?"),
+    MelodiSeries("POP1564", "DS_RP_POPULATION_PRINC", _POP + (("AGE", ("Y15T24", "Y25T39", "Y40T54", "Y55T64")),),
+                 "t", "R"),
+    MelodiSeries("POP2554", "DS_RP_POPULATION_PRINC", _POP + (("AGE", ("Y25T39", "Y40T54")),), "t", "R"),
     MelodiSeries("ACT1564", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y15T64"), ("EMPSTA_ENQ", "1T2")), "t", "3P"),
     MelodiSeries("ACTOCC1564", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y15T64"), ("EMPSTA_ENQ", "1")), "t", "3P"),
     MelodiSeries("CHOM1564", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y15T64"), ("EMPSTA_ENQ", "2")), "t", "3P"),
-    MelodiSeries("ACT2554", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y25T54"), ("EMPSTA_ENQ", "1T2")), "t", "?"),
-    MelodiSeries("ACTOCC2554", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y25T54"), ("EMPSTA_ENQ", "1")), "t", "?"),
+    MelodiSeries("ACT2554", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y25T54"), ("EMPSTA_ENQ", "1T2")), "t", "R"),
+    MelodiSeries("ACTOCC2554", "DS_RP_EMPLOI_LR_PRINC", _LR + (("AGE", "Y25T54"), ("EMPSTA_ENQ", "1")), "t", "R"),
     MelodiSeries("EMPLT", "DS_RP_EMPLOI_LT_PRINC", (("RP_MEASURE", "NBEMP"),), "t", "?"),
     MelodiSeries("EMPLT", "DS_RP_EMPLOI_LT_PRINC", (("RP_MEASURE", "NBEMP"),), "t0", "?"),
 )
+#: datasets whose latest TIME_PERIOD is the census year (the base year comes from the others)
+YEAR_DATASETS = ("DS_RP_POPULATION_PRINC", "DS_RP_EMPLOI_LR_PRINC")
+
+
+class CensusPlanError(UpstreamFormatError):
+    """The service does not hold what the census queries need (years, dimension codes)."""
+
+
+def fetch_range(client, dataset: str) -> dict[str, list[str]]:
+    """``/range/{DS}``: concept code -> codes held (``TIME_PERIOD`` included)."""
+    _, data = client.get_json(client.url("melodi", f"range/{dataset}"), label=f"Melodi range {dataset}")
+    if not isinstance(data, dict) or not isinstance(data.get("range"), list):
+        raise UpstreamFormatError(f"Melodi range {dataset}: no 'range' list in the response")
+    out: dict[str, list[str]] = {}
+    for item in data["range"]:
+        concept = ((item or {}).get("concept") or {}).get("code")
+        values = (item or {}).get("values")
+        if not concept or not isinstance(values, list):
+            raise UpstreamFormatError(f"Melodi range {dataset}: an entry without concept code or values list")
+        out[str(concept)] = [str(v.get("code")) for v in values if isinstance(v, dict) and v.get("code") is not None]
+    return out
+
+
+def _years(ranges: dict, ds: str) -> set[int]:
+    return {int(y) for y in ranges.get(ds, {}).get("TIME_PERIOD", []) if str(y).isdigit()}
+
+
+def plan_years(ranges: dict, year: int | None = None, base_year: int | None = None,
+               series: tuple[MelodiSeries, ...] | None = None) -> tuple[int, int]:
+    """(t, t0) from the ranges: t = latest year common to the PRINC datasets, t0 = latest earlier
+    year held by every dataset queried at t0. Forced years must be held too."""
+    series = CENSUS_SERIES if series is None else series
+    yds = [ds for ds in YEAR_DATASETS if any(s.dataset == ds for s in series)] or \
+        sorted({s.dataset for s in series if s.year == "t"})
+    common = set.intersection(*[_years(ranges, ds) for ds in yds])
+    if not common:
+        raise CensusPlanError(f"Melodi: no census year common to {yds} "
+                              f"({ {ds: sorted(_years(ranges, ds)) for ds in yds} })")
+    t = int(year) if year else max(common)
+    base_ds = sorted({s.dataset for s in series if s.year == "t0"})
+    held0 = set.intersection(*[_years(ranges, ds) for ds in base_ds]) if base_ds else set()
+    earlier = [y for y in held0 if y < t]
+    t0 = int(base_year) if base_year else (max(earlier) if earlier else None)
+    if t0 is None:
+        raise CensusPlanError(f"Melodi: no base census year before {t} held by {base_ds} "
+                              f"({ {ds: sorted(_years(ranges, ds)) for ds in base_ds} })")
+    return t, t0
+
+
+def check_plan(ranges: dict, series: tuple[MelodiSeries, ...], t: int, t0: int) -> None:
+    """Every dataset, year and dimension code the queries send is held by the service."""
+    problems = []
+    for s in series:
+        r = ranges.get(s.dataset)
+        yr = t if s.year == "t" else t0
+        if r is None:
+            problems.append(f"{s.dataset}: no range")
+            continue
+        if yr not in _years(ranges, s.dataset):
+            problems.append(f"{s.dataset}: TIME_PERIOD {yr} not held (held: {sorted(_years(ranges, s.dataset))})")
+        for dim, code in s.filters:
+            held = r.get(dim)
+            if held is None:
+                problems.append(f"{s.dataset}: no dimension {dim} (dimensions: {sorted(r)})")
+                continue
+            for c in (code if isinstance(code, tuple) else (code,)):
+                if c not in held:
+                    problems.append(f"{s.dataset}: {dim}={c} not held (codes: {sorted(held)})")
+    if problems:
+        raise CensusPlanError("Melodi census queries do not match the service: " + "; ".join(sorted(set(problems))))
+
+
+def totals_filter(ranges: dict, s: MelodiSeries) -> dict[str, str]:
+    """``_T`` on every other dimension of the dataset that has a total (smaller answers)."""
+    used = {d for d, _ in s.filters} | NON_DIMS
+    return {dim: "_T" for dim, codes in ranges.get(s.dataset, {}).items() if dim not in used and "_T" in codes}
 
 
 def column_name(s: MelodiSeries, t: int, t0: int) -> str:
@@ -154,15 +246,18 @@ def _observations(pages: list[Path]):
         yield from data["observations"]
 
 
-def collect_series(pages: list[Path], s: MelodiSeries, year: int) -> dict[str, float]:
-    """commune code -> value for one series, checking one observation per commune."""
+def collect_series(pages: list[Path], s: MelodiSeries, year: int, geo_years: dict | None = None) -> dict[str, float]:
+    """commune code -> value for one series, checking one observation per commune.
+    ``geo_years``: filled with the COG year of the GEO codes -> observation count."""
     by_geo: dict[str, list[tuple[dict, float | None]]] = {}
     periods = set()
     for obs in _observations(pages):
         dims = obs.get("dimensions") or {}
-        _, obj, code = split_geo(dims.get("GEO", ""))
+        gy, obj, code = split_geo(dims.get("GEO", ""))
         if obj != "COM":
             continue
+        if geo_years is not None:
+            geo_years[gy] = geo_years.get(gy, 0) + 1
         periods.add(str(dims.get("TIME_PERIOD")))
         val = ((obs.get("measures") or {}).get("OBS_VALUE_NIVEAU") or {}).get("value")
         by_geo.setdefault(code, []).append((dims, None if val is None else float(val)))
@@ -188,32 +283,52 @@ def collect_series(pages: list[Path], s: MelodiSeries, year: int) -> dict[str, f
     return out
 
 
-def fetch_census(client, out_dir: Path, year: int = 2021, base_year: int | None = None,
-                 series: tuple[MelodiSeries, ...] | None = None, geo: str | None = None) -> tuple[Path, Path, dict]:
-    """Query every census series, write the pages, then the CSV ``census_melodi_<year>.csv``
-    (``;``, CODGEO + P{yy}_* columns). Returns (csv path, zip of the raw pages, report)."""
+def fetch_census(client, out_dir: Path, year: int | None = None, base_year: int | None = None,
+                 series: tuple[MelodiSeries, ...] | None = None, geo: str | None = None,
+                 ranges: dict | None = None) -> tuple[Path, Path, dict]:
+    """Read the datasets' ranges, plan the years, query every census series, write the pages,
+    then the CSV ``census_melodi_<t>.csv`` (``;``, CODGEO + P{yy}_* columns). Returns (csv path,
+    zip of the raw pages, report)."""
     series = CENSUS_SERIES if series is None else series
-    t, t0 = int(year), int(base_year or int(year) - 6)
+    requests_before = client.requests_made
+    if ranges is None:
+        ranges = {ds: fetch_range(client, ds) for ds in sorted({s.dataset for s in series})}
+    t, t0 = plan_years(ranges, year, base_year, series)
+    check_plan(ranges, series, t, t0)
     out_dir = Path(out_dir)
     pages_dir = out_dir / "pages"
     values: dict[str, dict[str, float | None]] = {}
     columns: list[str] = []
     all_pages: list[Path] = []
-    requests_before = client.requests_made
+    geo_years: dict = {}
+    partial: dict[str, int] = {}
     for s in series:
         col = column_name(s, t, t0)
         yr = t if s.year == "t" else t0
-        params = {**dict(s.filters), "TIME_PERIOD": str(yr)}
-        if geo:
-            params["GEO"] = geo
-        pages = fetch_pages(client, s.dataset, params, pages_dir / col)
-        all_pages.extend(pages)
-        got = collect_series(pages, s, yr)
+        summed = [(d, c) for d, c in s.filters if isinstance(c, tuple)]
+        fixed = {d: c for d, c in s.filters if not isinstance(c, tuple)}
+        variants = [{}] if not summed else [{summed[0][0]: c} for c in summed[0][1]]
+        parts = []
+        for v in variants:
+            one = MelodiSeries(s.suffix, s.dataset, tuple({**fixed, **v}.items()), s.year, s.status)
+            params = {**totals_filter(ranges, one), **dict(one.filters), "TIME_PERIOD": str(yr)}
+            if geo:
+                params["GEO"] = geo
+            tag = col if not v else f"{col}-{next(iter(v.values()))}"
+            pages = fetch_pages(client, s.dataset, params, pages_dir / tag)
+            all_pages.extend(pages)
+            parts.append(collect_series(pages, one, yr, geo_years))
+        got = parts[0]
+        if len(parts) > 1:
+            codes = set().union(*parts)
+            got = {c: (sum(p[c] for p in parts) if all(c in p and p[c] is not None for p in parts) else None)
+                   for c in codes}
+            partial[col] = sum(1 for v in got.values() if v is None)
         columns.append(col)
         for code, v in got.items():
             values.setdefault(code, {})[col] = v
-        log.info("Melodi census %s (%s%s): %d communes", col, s.dataset, ", unverified codes" if s.status == "?" else "",
-                 len(got))
+        log.info("Melodi census %s (%s, %d quer%s): %d communes", col, s.dataset, len(variants),
+                 "y" if len(variants) == 1 else "ies", len(got))
     from ..storage import atomic_path
 
     csv_path = out_dir / f"census_melodi_{t}.csv"
@@ -233,21 +348,30 @@ def fetch_census(client, out_dir: Path, year: int = 2021, base_year: int | None 
                 zf.writestr(info, p.read_bytes())
     report = {"year": t, "base_year": t0, "communes": len(values), "columns": columns,
               "requests": client.requests_made - requests_before, "pages": len(all_pages),
+              "held_years": {ds: sorted(_years(ranges, ds)) for ds in sorted(ranges)},
+              "geo_years": {str(k): v for k, v in sorted(geo_years.items(), key=lambda kv: str(kv[0]))},
+              "missing_in_a_summed_code": partial,
               "unverified_columns": [column_name(s, t, t0) for s in series if s.status == "?"]}
     return csv_path, zip_path, report
 
 
 def acquire_census(client, settings, year: int | None = None, base_year: int | None = None, **_):
-    """Land ``census_melodi_<t>.csv`` (+ the raw pages zip) in ``raw/census/<t>/``; the vintage is the
-    census year read back from the observations' TIME_PERIOD. Skips every data request when the
-    catalog ``modified`` dates of the datasets are unchanged since the last landing."""
+    """Land ``census_melodi_<t>.csv`` (+ the raw pages zip) in ``raw/census/<t>/``, ``t`` being the
+    latest census year the service holds (``range``), unless ``TI_CENSUS_YEAR`` forces one. Skips
+    every data request when the ranges' years and the catalog ``modified`` dates are unchanged
+    since the last landing. A new census set is a new vintage, landed beside the old one."""
     import shutil
 
     from ..fetch import land_generated, reuse_if_upstream_unchanged, work_dir
 
-    t = int(year or os.environ.get("TI_CENSUS_YEAR") or 2021)
-    t0 = int(base_year or os.environ.get("TI_CENSUS_BASE_YEAR") or t - 6)
+    forced = year or os.environ.get("TI_CENSUS_YEAR")
+    forced0 = base_year or os.environ.get("TI_CENSUS_BASE_YEAR")
     datasets = sorted({s.dataset for s in CENSUS_SERIES})
+    ranges = {ds: fetch_range(client, ds) for ds in datasets}
+    t, t0 = plan_years(ranges, int(forced) if forced else None, int(forced0) if forced0 else None, CENSUS_SERIES)
+    check_plan(ranges, CENSUS_SERIES, t, t0)
+    log.info("Melodi census: year %s, base year %s (held: %s)", t, t0,
+             {ds: sorted(_years(ranges, ds)) for ds in datasets})
     upstream = {"year": t, "base_year": t0, **{ds: catalog_modified(client, ds) for ds in datasets}}
     hit = reuse_if_upstream_unchanged(settings, "census", f"melodi_{t}", upstream)
     if hit is not None:
@@ -255,9 +379,9 @@ def acquire_census(client, settings, year: int | None = None, base_year: int | N
     work = work_dir(settings, "census", f"melodi_{t}")
     shutil.rmtree(work, ignore_errors=True)
     try:
-        csv_path, zip_path, report = fetch_census(client, work, t, t0)
+        csv_path, zip_path, report = fetch_census(client, work, t, t0, ranges=ranges)
         entries = {csv_path.name: {"url": client.url("melodi", "data/"), "rows": report["communes"],
-                                   "vintage_basis": "TIME_PERIOD of the observations", "report": report},
+                                   "vintage_basis": "latest TIME_PERIOD held (range)", "report": report},
                    zip_path.name: {"url": client.url("melodi", "data/"), "rows": None, "content": "raw JSON pages"}}
         return land_generated(settings, source="census", files=[(csv_path, csv_path.name), (zip_path, zip_path.name)],
                               vintage=str(t), entries=entries, state_key=f"melodi_{t}", upstream=upstream,

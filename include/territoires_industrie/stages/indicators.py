@@ -37,6 +37,17 @@ from .common import (
 log = logging.getLogger(__name__)
 
 
+
+def census_years_staged(vintage: str, folder) -> tuple[str, str]:
+    """Census year and base year of the staged census: read from its parse report (the header of
+    the file or the Melodi answer), for stagings written before that, the 2021/2015 layout."""
+    rep = folder / "parse_report.json"
+    years = json.loads(rep.read_text()).get("census_years") if rep.exists() else None
+    if years:
+        return str(years["t1"]), str(years["t0"])
+    t1 = str(vintage)[:4]
+    return t1, str(int(t1) - 6)
+
 def _weights_from_env(raw: str | None) -> dict | None:
     if not raw:
         return None
@@ -127,9 +138,9 @@ def run_indicators(settings: Settings | None = None) -> dict:
     urssaf = pd.read_parquet(ufolder / "jobs_commune_division.parquet", filters=[("year", "in", [t1 - 5, alt_t0, t1])])
     chom = pd.read_parquet(cfolder / "rates.parquet")
     census = pd.read_parquet(rfolder / "communes.parquet")
-    rp_t1 = str(rv)[:4]
+    rp_t1, rp_t0 = census_years_staged(rv, rfolder)
     periods = Periods(t1=t1, quarters=tuple(last_quarters(cv, 4)), quarters_prev=tuple(last_quarters(cv, 4, offset=8)),
-                      alt_t0=alt_t0, flow_t1=flow_end_year(sv), stock=sv, rp_t1=rp_t1, rp_t0=str(int(rp_t1) - 6))
+                      alt_t0=alt_t0, flow_t1=flow_end_year(sv), stock=sv, rp_t1=rp_t1, rp_t0=rp_t0)
     states = _history_states(settings, sv, list(range(periods.flow_t1 - periods.flow_years, periods.flow_t1 + 1)))
     mc = MCConfig(draws=int(os.environ.get("TI_MC_DRAWS") or 1000), seed=int(os.environ.get("TI_MC_SEED") or 20231109))
     config = rel.ReleaseConfig(weights=_weights_from_env(os.environ.get("TI_WEIGHTS")), mc=mc)

@@ -546,8 +546,8 @@ def chomage_bdm_metrics(df, context):
 
 
 # --------------------------------------------------------------------------- census
-CENSUS_COUNTS = ("p21_pop", "p15_pop", "p21_pop2554", "p21_act1564", "p21_actocc1564", "p21_chom1564", "p21_act2554",
-                 "p21_actocc2554", "p21_emplt", "p15_emplt")
+CENSUS_COUNTS = ("rp1_pop", "rp0_pop", "rp1_pop2554", "rp1_act1564", "rp1_actocc1564", "rp1_chom1564", "rp1_act2554",
+                 "rp1_actocc2554", "rp1_emplt", "rp0_emplt")
 
 
 def prepare_census(df, refs, context):
@@ -566,11 +566,11 @@ def census_suite(refs: References, columns=()):
     e += _non_negative(CENSUS_COUNTS)
     e += _counts(CENSUS_COUNTS, CEILING_PERSONS, integer=False)  # census counts are weighted estimates
     e += [
-        _pair_ge("p21_pop", "p21_act1564", "active population 15-64 <= population"),
-        _pair_ge("p21_pop", "p21_pop2554", "population 25-54 <= population"),
-        _pair_ge("p21_act1564", "p21_actocc1564", "employed actives 15-64 <= actives 15-64"),
-        _pair_ge("p21_act1564", "p21_chom1564", "unemployed 15-64 <= actives 15-64"),
-        _pair_ge("p21_act2554", "p21_actocc2554", "employed actives 25-54 <= actives 25-54"),
+        _pair_ge("rp1_pop", "rp1_act1564", "active population 15-64 <= population"),
+        _pair_ge("rp1_pop", "rp1_pop2554", "population 25-54 <= population"),
+        _pair_ge("rp1_act1564", "rp1_actocc1564", "employed actives 15-64 <= actives 15-64"),
+        _pair_ge("rp1_act1564", "rp1_chom1564", "unemployed 15-64 <= actives 15-64"),
+        _pair_ge("rp1_act2554", "rp1_actocc2554", "employed actives 25-54 <= actives 25-54"),
         _departements_complete(refs, "census communes"),
     ]
     return _suite("census", e)
@@ -578,7 +578,7 @@ def census_suite(refs: References, columns=()):
 
 def census_metrics(df, context):
     return {"row_count": {"rows": int(len(df))},
-            "population_by_departement": _sum_by(df, codes.departement_of(df["codgeo"]).astype(str), df["p21_pop"])}
+            "population_by_departement": _sum_by(df, codes.departement_of(df["codgeo"]).astype(str), df["rp1_pop"])}
 
 
 # --------------------------------------------------------------------------- indicator_values
