@@ -106,7 +106,7 @@ def prepare(args, env: dict) -> dict:
     from bench_ingest import gen_urssaf, parse_size
     from territoires_industrie.config import get_settings
     from territoires_industrie.geography import build_geography
-    from territoires_industrie.stages.common import ensure_sample
+    from territoires_industrie.sample.bootstrap import ensure_sample
 
     os.environ.update({k: v for k, v in env.items() if k.startswith("TI_")})
     settings = get_settings()

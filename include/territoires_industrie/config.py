@@ -105,3 +105,12 @@ def insee_api_key(env: dict | None = None) -> str | None:
         return BaseHook.get_connection("insee_api").password or None
     except Exception:
         return None
+
+
+DEFAULT_COG_YEAR = 2023  # the COG vintage of the 2023-2027 Territoires d'industrie list
+
+
+def cog_year(env: dict | None = None) -> int:
+    """``TI_COG_YEAR``: the geography vintage fetched in live mode."""
+    env = os.environ if env is None else env
+    return int(env.get("TI_COG_YEAR") or DEFAULT_COG_YEAR)

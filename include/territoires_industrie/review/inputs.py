@@ -172,15 +172,14 @@ def review_inputs_from_staging(settings, folder: Path, geometry_dir: Path | None
     if mpath.exists():
         membership = pd.read_parquet(mpath)
     else:  # partition built before the indicators stage wrote its memberships
-        from ..stages.common import load_geography
-        from ..stages.indicators import with_ti_2023
+        from ..staged import load_geography, with_ti_2023
 
         log.warning("%s missing: memberships rebuilt from the current geography staging partition", mpath.name)
         geo = load_geography(settings)
         ti, _ = with_ti_2023(settings, geo)
         membership = memberships(geo.communes, ti)
     try:
-        from ..stages.geography import load_passage
+        from ..staged import load_passage
 
         passage = load_passage(settings)
     except (ImportError, FileNotFoundError) as exc:

@@ -91,7 +91,7 @@ def env():
 
 
 def render_html(doc: dict) -> str:
-    from .review import DOMAIN_LABELS_FR, SECRET_FR
+    from .vocabulary import DOMAIN_LABELS_FR, SECRET_FR
 
     comp = {c["reference_set"]: c for c in doc["composite"]}
     return env().get_template("review.html").render(
@@ -261,12 +261,12 @@ SUMMARY_COLUMNS = {
 def batch_table(results, rejected: list[dict]) -> pd.DataFrame:
     """One row per candidacy, ranked by its composite against the first available flag set
     (Territoires d'industrie 2023-2027, else zones d'emploi); rejected candidacies last."""
-    from .review import _primary_set
+    from .scoring import primary_set
 
     rows = []
     for res in results:
         doc = res.document
-        s = _primary_set(doc)
+        s = primary_set(doc)
         comp = next((c for c in doc["composite"] if c["reference_set"] == s), {})
         mc = comp.get("mc") or {}
         r = csv_row(doc)

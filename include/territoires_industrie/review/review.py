@@ -34,6 +34,7 @@ from . import perimeter as perim
 from . import scoring
 from .candidacy import Candidacy, CandidacyFileError, Problem, from_args, read_batch, slugify
 from .inputs import ReviewContext, check_release_id, json_scalar, load_review_context
+from .vocabulary import DOMAIN_LABELS_FR, SECRET_FR  # noqa: F401 - part of this module's vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ SCHEMA = "ti-candidacy-review/1"
 REFERENCE_SETS = ("ti_2023_2027", "ze", "epci")
 SET_LABELS_FR = {"ti_2023_2027": "Territoires d'industrie 2023-2027", "ze": "zones d'emploi", "epci": "EPCI"}
 SET_SHORT_FR = {"ti_2023_2027": "TI", "ze": "ZE", "epci": "EPCI"}
-DOMAIN_LABELS_FR = {"A": "Recul de l'emploi industriel", "B": "Érosion du tissu industriel",
-                    "C": "Éloignement de l'emploi", "D": "Déprise territoriale"}
-SECRET_FR = {"V": "publié", "A": "secret (moins de 3 établissements)", "B": "secret (un établissement > 85 %)",
-             "D": "secret secondaire (un EPCI membre est masqué : le chiffre du groupe le révélerait par "
-                  "différence)"}
 METHOD_FR = (
     "Indicateurs recalculés sur la somme des comptes des EPCI membres (jamais la moyenne de leurs taux), secret "
     "statistique appliqué au groupe (un chiffre du groupe n'est publié que si aucun EPCI membre n'est masqué pour ce "
@@ -339,11 +335,6 @@ def review_candidacy(cand: Candidacy, ctx: ReviewContext, *, out_root: Path | No
 
 
 # --- batch -----------------------------------------------------------------------------------
-
-def _primary_set(doc: dict) -> str | None:
-    have = [c["reference_set"] for c in doc["composite"]]
-    return next((s for s in scoring.FLAG_SETS if s in have), have[0] if have else None)
-
 
 def review_batch(candidacies: list[Candidacy], ctx: ReviewContext, *, out_root: Path | None = None,
                  batch_name: str = "lot", file_problems: list[Problem] | None = None) -> dict:

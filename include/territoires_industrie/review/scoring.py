@@ -223,3 +223,9 @@ def decision_flags(comp: dict, gate: bool | None, perimeter: dict, flag_sets: tu
         v["threshold"] = short[k]
     out["sets_used"] = sets
     return out
+
+
+def primary_set(doc: dict) -> str | None:
+    """The reference set a review's verdict is read against (the first flag set it has)."""
+    have = [c["reference_set"] for c in doc["composite"]]
+    return next((s for s in FLAG_SETS if s in have), have[0] if have else None)

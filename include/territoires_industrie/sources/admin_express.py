@@ -566,8 +566,8 @@ def validate(path: Path) -> None:
 def acquire(client, settings, year: int | None = None, **_):
     """Land the archive of COG ``year`` in ``raw/geo_admin_express/<edition>/`` (conditional GET,
     manifest, progress logged by the HTTP client)."""
-    from ..fetch import land_download
-    from .geo_live import cog_year
+    from ..config import cog_year
+    from ..landing import land_download
 
     y = int(year or cog_year())
     url, name, ed = archive_url(client, y)

@@ -148,7 +148,7 @@ def acquire_taux_chomage(client, settings, chunk: int = CHUNK):
     ``raw/chomage_bdm/<latest TIME_PERIOD>/``. Identical responses -> ``changed=False``."""
     import shutil
 
-    from ..fetch import land_generated, work_dir
+    from ..landing import land_generated, work_dir
 
     ids = load_idbanks()
     work = work_dir(settings, "chomage_bdm", "taux_chomage")

@@ -115,7 +115,7 @@ def discover_latest_ze(client, today=None, lookback: int = 8) -> tuple[str, str,
 def acquire_ze(client, settings, today=None, **_):
     """Land the newest ZE xlsx in ``raw/chomage_ze/<YYYY-Tq>/``; the vintage is the latest quarter
     column of the data (checked against the file name)."""
-    from ..fetch import land_download
+    from ..landing import land_download
 
     url, name, quarter = discover_latest_ze(client, today)
     seen: dict = {}

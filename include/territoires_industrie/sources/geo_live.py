@@ -27,18 +27,13 @@ from pathlib import Path
 import pandas as pd
 
 from .. import codes
+from ..config import DEFAULT_COG_YEAR, cog_year  # noqa: F401 - read by the stages through this module
 from ..geography import FORCED_PASSAGE, SourceFormatError, read_epci, read_insee_sheet, read_ze
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COG_YEAR = 2023
 COG_PAGES = {2023: "6800675", 2024: "7766585", 2025: "8377162"}
 PASSAGE_SHEET = "Table de passage"
-
-
-def cog_year(env: dict | None = None) -> int:
-    env = os.environ if env is None else env
-    return int(env.get("TI_COG_YEAR") or DEFAULT_COG_YEAR)
 
 
 def file_path(key: str, year: int) -> tuple[str, str]:
@@ -192,7 +187,7 @@ def _validator(key: str, year: int):
 
 def acquire(client, settings, key: str, year: int | None = None, **_):
     """Land one geography file in ``raw/<key>/<year>/`` after checking its sheets/columns by name."""
-    from ..fetch import land_download
+    from ..landing import land_download
 
     if key == "geo_admin_express":
         from . import admin_express

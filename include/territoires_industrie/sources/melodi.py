@@ -362,7 +362,7 @@ def acquire_census(client, settings, year: int | None = None, base_year: int | N
     since the last landing. A new census set is a new vintage, landed beside the old one."""
     import shutil
 
-    from ..fetch import land_generated, reuse_if_upstream_unchanged, work_dir
+    from ..landing import land_generated, reuse_if_upstream_unchanged, work_dir
 
     forced = year or os.environ.get("TI_CENSUS_YEAR")
     forced0 = base_year or os.environ.get("TI_CENSUS_BASE_YEAR")

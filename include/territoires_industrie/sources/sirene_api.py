@@ -311,7 +311,7 @@ def _safe(ts: str) -> str:
 
 def landed_windows(settings) -> list[dict]:
     """State entries of the landed update batches: window_from, window_to, path, vintage."""
-    from ..fetch import read_state
+    from ..landing import read_state
 
     return [v for k, v in read_state(settings, SOURCE).items() if k.startswith("since_") and v.get("window_to")]
 
@@ -330,7 +330,7 @@ def acquire_updates(client, settings, stock_as_of: str | None = None, since: str
 
     ``changed`` is False (nothing landed) when the API has no update since the watermark."""
     from ..config import insee_api_key
-    from ..fetch import Acquired, land_generated, work_dir
+    from ..landing import Acquired, land_generated, work_dir
 
     if since is None:
         if not stock_as_of:

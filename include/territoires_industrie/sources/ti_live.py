@@ -76,7 +76,7 @@ def _validator(kind: str):
 
 
 def acquire(client, settings, kind: str):
-    from ..fetch import land_download
+    from ..landing import land_download
 
     data = datagouv.get_dataset(client, datagouv.TI_DATASET)
     res, file_date = newest(data, kind)

@@ -256,7 +256,7 @@ def acquire_export(client, settings):
     """Land the full CSV export (``;``, field names not labels) in ``raw/urssaf/<modified date>/``.
 
     The header is checked by column name before landing (required columns, year columns)."""
-    from ..fetch import count_rows, land_download
+    from ..landing import count_rows, land_download
 
     meta = dataset_metadata(client)
     modified = modified_date(meta)

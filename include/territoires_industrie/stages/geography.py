@@ -30,12 +30,12 @@ import pandas as pd
 from .. import storage
 from ..config import Settings, get_settings
 from ..geography import TI_PHASE1_CSV, Geography, build_geography, map_to_vintage
+from ..staged import PASSAGE_FILE, load_passage  # noqa: F401 - load_passage re-exported for the stages
 from ..validation import gate
 
 log = logging.getLogger(__name__)
 
 GEO_FILES = ("geo_epci", "geo_ze", "geo_passage", "geo_appartenance", "geo_cog")
-PASSAGE_FILE = "passage.parquet"
 
 
 def run_geography(settings: Settings | None = None) -> dict:
@@ -80,16 +80,6 @@ def already_staged(settings: Settings, dataset: str, got, files: list[str]) -> d
 def provenance(got) -> dict:
     """Keys added to a parse report so a later run can tell what it was built from."""
     return {"raw_path": str(got.path), "raw_vintage": got.vintage, "raw_sha256": (got.manifest or {}).get("sha256")}
-
-
-def load_passage(settings: Settings) -> pd.DataFrame | None:
-    """The passage table staged with the current geography (live mode), or None (sample mode)."""
-    try:
-        _, folder = storage.current(settings.staging_dir, "geography")
-    except FileNotFoundError:
-        return None
-    p = folder / PASSAGE_FILE
-    return pd.read_parquet(p) if p.exists() else None
 
 
 def passage_codes(passage: pd.DataFrame | None) -> set[str]:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .. import storage
 from ..config import Settings, get_settings
+from ..staged import with_ti_2023
 from ..validation import gate
 from .common import (
     load_geography,
@@ -58,33 +59,6 @@ def _weights_from_env(raw: str | None) -> dict | None:
             raise ValueError(f"TI_WEIGHTS: expected 'A=35,B=25,C=30,D=10', got {raw!r}")
         out[k.strip().upper()] = float(v)
     return out
-
-
-def with_ti_2023(settings: Settings, geo) -> tuple[pd.DataFrame, dict]:
-    """``geo.ti`` plus the 2023-2027 perimeters when the geography stage did not include them."""
-    from .. import codes
-    from ..fetch import acquire
-    from ..geography import read_ti_2023
-
-    ti = geo.ti
-    if "ti_phase" in ti and (ti["ti_phase"] == "2023-2027").any():
-        return ti, {"source": "geography"}
-    try:
-        got = acquire("ti_2023", settings, geo)
-    except (NotImplementedError, KeyError, FileNotFoundError) as exc:
-        log.warning("Territoires d'industrie 2023-2027 list unavailable (%s): only phase 1 is ranked", exc)
-        return ti, {"source": None, "error": str(exc)}
-    t2 = read_ti_2023(got.path)
-    t2["codgeo"] = codes.arm_to_commune(t2["codgeo"])
-    known = geo.commune_codes()
-    unmapped = sorted(set(t2.loc[~t2["codgeo"].isin(known), "codgeo"]))
-    if unmapped:
-        log.warning("TI 2023-2027: %d commune code(s) not in COG %s (kept out of the perimeters): %s",
-                    len(unmapped), geo.vintage, unmapped[:20])
-    t2 = t2[t2["codgeo"].isin(known)].drop_duplicates(["ti_id", "codgeo"])
-    info = {"source": str(got.path.name), "vintage": got.vintage, "ti": int(t2["ti_id"].nunique()),
-            "communes": int(len(t2)), "unmapped_communes": len(unmapped), "unmapped_sample": unmapped[:20]}
-    return pd.concat([ti, t2], ignore_index=True), info
 
 
 def _industrial_units(geo, ext: pd.DataFrame) -> pd.DataFrame:

@@ -35,7 +35,7 @@ def latest_status(settings) -> dict:
         return out
     names = sorted((p.parent.name for p in root.glob("*/LATEST")), key=lambda n: (ORDER.index(n) if n in ORDER
                                                                                   else len(ORDER), n))
-    from .gates import describe_failure
+    from .failures import describe_failure
 
     for name in names:
         vintage = (root / name / "LATEST").read_text().strip()
