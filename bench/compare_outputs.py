@@ -22,7 +22,7 @@ VIEWS = ("latest_indicator_values", "latest_composite", "latest_territories", "l
 
 def files(root: Path) -> dict[str, str]:
     out = {}
-    for sub in ("exports/latest", "reports/latest"):
+    for sub in ("exports", "reports"):  # release folders and latest links, not the .releases build folders
         base = root / sub
         for dirpath, dirnames, names in os.walk(base, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
