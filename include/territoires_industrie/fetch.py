@@ -12,13 +12,13 @@ The landing machinery itself (raw zone, manifests, upstream state) is :mod:`.lan
 from __future__ import annotations
 
 import logging
-import os
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 from . import storage
 from .config import Settings
+from .config import env as setting
 from .errors import DataError
 from .landing import ROW_COUNT_MAX_BYTES, Acquired, count_rows, land_download
 
@@ -113,7 +113,7 @@ def _sirene_bulk(source: str, settings: Settings, client, datagouv) -> Acquired:
     """SIRENE stock / history: resolved through the data.gouv dataset API by resource title.
 
     ``TI_SIRENE_FORMAT=parquet`` prefers the official Parquet twin (falls back to the zip)."""
-    pref = (os.environ.get("TI_SIRENE_FORMAT") or "zip").strip().lower()
+    pref = setting("TI_SIRENE_FORMAT").lower()
     formats = ("parquet", "zip") if pref == "parquet" else ("zip", "parquet")
     base = "StockEtablissementHistorique" if source == "sirene_history" else "StockEtablissement"
     rx = r"StockEtablissementHistorique" if source == "sirene_history" else \

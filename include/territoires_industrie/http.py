@@ -36,7 +36,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import zipfile
@@ -208,13 +207,14 @@ class HttpConfig:
 
     @classmethod
     def from_env(cls, env: dict | None = None, user_agent: str | None = None) -> "HttpConfig":
-        env = os.environ if env is None else env
-        urls = {k: (env.get(URL_ENV[k]) or v).rstrip("/") for k, v in DEFAULT_URLS.items()}
-        rate = _rate(env.get("TI_HTTP_RATE_INSEE"), (30, 60.0))
+        from .config import env as setting
+
+        urls = {k: (setting(URL_ENV[k], env) or v).rstrip("/") for k, v in DEFAULT_URLS.items()}
+        rate = _rate(setting("TI_HTTP_RATE_INSEE", env), (30, 60.0))
 
         def num(name, default, typ=float):
-            v = env.get(name)
-            return typ(v) if v not in (None, "") else default
+            v = setting(name, env)
+            return typ(v) if v is not None else default
 
         return cls(
             urls=urls,

@@ -30,15 +30,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..config import declared
 from .composite import DOMAINS, exp_transform, fit_params, normalise_weights
 
 METHODS = ("rank_exp", "z_arith", "minmax_geo")
 
 
+#: the Monte Carlo seed: declared once, as the default of ``TI_MC_SEED`` (config.VARIABLES)
+MC_SEED = int(declared("TI_MC_SEED").default)
+
+
 @dataclass(frozen=True)
 class MCConfig:
     draws: int = 1000
-    seed: int = 20231109
+    seed: int = MC_SEED
     alpha: float = 20.0
     p_equal_weights: float = 0.1
     method_probs: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import smtplib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlparse
+
+from ..config import env as setting
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def _airflow_connection(conn_id: str):
 
 
 def _smtp_from_env(env) -> SmtpTarget | None:
-    url = env.get("TI_NOTIFY_SMTP_URL")
+    url = setting("TI_NOTIFY_SMTP_URL", env)
     if not url:
         return None
     u = urlparse(url)
@@ -61,9 +62,8 @@ def _smtp_from_env(env) -> SmtpTarget | None:
 
 
 def resolve_targets(env=None) -> tuple[SmtpTarget | None, WebhookTarget | None]:
-    env = os.environ if env is None else env
     smtp = _smtp_from_env(env)
-    hook = WebhookTarget(env["TI_NOTIFY_WEBHOOK_URL"]) if env.get("TI_NOTIFY_WEBHOOK_URL") else None
+    hook = WebhookTarget(setting("TI_NOTIFY_WEBHOOK_URL", env)) if setting("TI_NOTIFY_WEBHOOK_URL", env) else None
     if smtp is None and (c := _airflow_connection("ti_notify_smtp")) is not None and c.host:
         extra = c.extra_dejson or {}
         to = extra.get("to", [])

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..config import env as setting
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def geometry_dirs(settings=None, geometry_dir: Path | None = None) -> list[Path]
     dirs = []
     if geometry_dir:
         dirs.append(Path(geometry_dir))
-    if os.environ.get("TI_GEOMETRY_DIR"):
-        dirs.append(Path(os.environ["TI_GEOMETRY_DIR"]))
+    if setting("TI_GEOMETRY_DIR"):
+        dirs.append(Path(setting("TI_GEOMETRY_DIR")))
     if settings is not None:
         pointer = Path(settings.staging_dir) / "geography" / "CURRENT"
         if pointer.exists():

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .. import __version__, storage
 from ..errors import DataError
+from ..indicators.uncertainty import MC_SEED
 from . import perimeter as perim
 from . import scoring
 from .candidacy import Candidacy, CandidacyFileError, Problem, from_args, read_batch, slugify
@@ -209,7 +210,7 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
 
     sd = scoring.noise_sd(ind)
     draws = int(ctx.meta.get("mc_draws") or 1000)
-    seed = int(ctx.meta.get("mc_seed") or 20231109)
+    seed = int(ctx.meta.get("mc_seed") or MC_SEED)
     comp_doc, comp_by_set = [], {}
     for rec in group.composite.to_dict("records"):
         s = rec["reference_set"]

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..indicators.composite import DOMAINS, exp_transform, standardise
 from ..indicators.release import GATE_JOBS, GATE_LQ, NOISY
+from ..indicators.uncertainty import MC_SEED
 
 FLAG_SETS = ("ti_2023_2027", "ze")  # sets of comparable size (the EPCI set is shown, not used for flags)
 THRESHOLDS = {
@@ -144,7 +145,7 @@ def domain_percentiles(values: dict, model) -> dict:
     return out
 
 
-def group_monte_carlo(values: dict, sd: dict, model, ref_domains: np.ndarray, *, draws: int = 1000, seed: int = 20231109,
+def group_monte_carlo(values: dict, sd: dict, model, ref_domains: np.ndarray, *, draws: int = 1000, seed: int = MC_SEED,
                       key: str = "", alpha: float = 20.0, p_equal: float = 0.1) -> dict:
     """Rank distribution of a group placed in a fixed reference set (see the module docstring).
     ``ref_domains``: (n, 4) published domain scores X_A..X_D of the set's territories."""

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -45,6 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
 from .. import storage
+from ..config import env as setting
 from ..geography import NO_EPCI, SourceFormatError
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,12 @@ LICENCE = "IGN ADMIN EXPRESS COG CARTO, Licence Ouverte Etalab 2.0"
 # --- configuration -----------------------------------------------------------------------------
 def enabled(env: dict | None = None) -> bool:
     """``TI_FETCH_GEOMETRY`` (default on); ``0``/``false``/``no``/``off`` switch the fetch off."""
-    env = os.environ if env is None else env
-    return (env.get("TI_FETCH_GEOMETRY") or "1").strip().lower() not in ("0", "false", "no", "off")
+    return setting("TI_FETCH_GEOMETRY", env).lower() not in ("0", "false", "no", "off")
 
 
 def edition(year: int, env: dict | None = None) -> str:
-    env = os.environ if env is None else env
-    if env.get("TI_ADMIN_EXPRESS_EDITION"):
-        return env["TI_ADMIN_EXPRESS_EDITION"].strip()
+    if setting("TI_ADMIN_EXPRESS_EDITION", env):
+        return setting("TI_ADMIN_EXPRESS_EDITION", env)
     ed = EDITIONS.get(int(year))
     if ed is None:
         raise KeyError(f"ADMIN EXPRESS COG CARTO: no edition known for COG {year} (known: {sorted(EDITIONS)}); "
@@ -106,8 +104,7 @@ def file_name(url: str) -> str:
 
 def archive_url(client, year: int, env: dict | None = None) -> tuple[str, str, str]:
     """(url, file name, edition) of the archive for COG ``year``."""
-    env = os.environ if env is None else env
-    override = (env.get("TI_URL_ADMIN_EXPRESS") or env.get("TI_GEO_URL_GEO_ADMIN_EXPRESS") or "").strip()
+    override = setting("TI_URL_ADMIN_EXPRESS", env) or setting("TI_GEO_URL_GEO_ADMIN_EXPRESS", env) or ""
     if override:
         name = file_name(override)
         m = re.search(r"_(\d{4}-\d{2}-\d{2})\.7z$", name)

@@ -19,7 +19,6 @@ column name (INSEE puts the machine header on row 6).
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 
 from .. import codes
 from ..config import DEFAULT_COG_YEAR, cog_year  # noqa: F401 - read by the stages through this module
+from ..config import env as setting
 from ..geography import FORCED_PASSAGE, SourceFormatError, read_epci, read_insee_sheet, read_ze
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ def file_path(key: str, year: int) -> tuple[str, str]:
 
 
 def file_url(client, key: str, year: int, env: dict | None = None) -> tuple[str, str]:
-    env = os.environ if env is None else env
-    override = env.get(f"TI_GEO_URL_{key.upper()}")
+    override = setting(f"TI_GEO_URL_{key.upper()}", env)
     if override:
         name = override.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
         return (override if override.startswith(("http://", "https://")) else client.url("insee_files", override)), name

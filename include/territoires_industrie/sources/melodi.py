@@ -51,12 +51,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from ..config import env as setting
 from ..http import UpstreamFormatError, decode_json
 
 log = logging.getLogger(__name__)
@@ -364,8 +364,8 @@ def acquire_census(client, settings, year: int | None = None, base_year: int | N
 
     from ..landing import land_generated, reuse_if_upstream_unchanged, work_dir
 
-    forced = year or os.environ.get("TI_CENSUS_YEAR")
-    forced0 = base_year or os.environ.get("TI_CENSUS_BASE_YEAR")
+    forced = year or setting("TI_CENSUS_YEAR")
+    forced0 = base_year or setting("TI_CENSUS_BASE_YEAR")
     datasets = sorted({s.dataset for s in CENSUS_SERIES})
     ranges = {ds: fetch_range(client, ds) for ds in datasets}
     t, t0 = plan_years(ranges, int(forced) if forced else None, int(forced0) if forced0 else None, CENSUS_SERIES)

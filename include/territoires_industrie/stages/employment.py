@@ -34,10 +34,9 @@ def stage_table(settings: Settings, dataset: str, df, report: dict, vintage: str
 
 def urssaf_years(env: dict | None = None) -> int | None:
     """``TI_URSSAF_YEARS`` (default 11: t1-10..t1, plus 2019): URSSAF years staged; 0 = all."""
-    import os
+    from ..config import env as setting
 
-    env = os.environ if env is None else env
-    n = int(env.get("TI_URSSAF_YEARS") or 11)
+    n = int(setting("TI_URSSAF_YEARS", env))
     return n if n > 0 else None
 
 

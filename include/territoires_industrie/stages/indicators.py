@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 import numpy as np
 import pandas as pd
 
 from .. import storage
 from ..config import Settings, get_settings
+from ..config import env as setting
 from ..staged import with_ti_2023
 from ..validation import gate
 from .common import (
@@ -116,8 +116,8 @@ def run_indicators(settings: Settings | None = None) -> dict:
     periods = Periods(t1=t1, quarters=tuple(last_quarters(cv, 4)), quarters_prev=tuple(last_quarters(cv, 4, offset=8)),
                       alt_t0=alt_t0, flow_t1=flow_end_year(sv), stock=sv, rp_t1=rp_t1, rp_t0=rp_t0)
     states = _history_states(settings, sv, list(range(periods.flow_t1 - periods.flow_years, periods.flow_t1 + 1)))
-    mc = MCConfig(draws=int(os.environ.get("TI_MC_DRAWS") or 1000), seed=int(os.environ.get("TI_MC_SEED") or 20231109))
-    config = rel.ReleaseConfig(weights=_weights_from_env(os.environ.get("TI_WEIGHTS")), mc=mc)
+    mc = MCConfig(draws=int(setting("TI_MC_DRAWS")), seed=int(setting("TI_MC_SEED")))
+    config = rel.ReleaseConfig(weights=_weights_from_env(setting("TI_WEIGHTS")), mc=mc)
     res = rel.compute_release(geo.communes, ti, sirene, urssaf, chom, census, periods, industrial=industrial,
                               states=states, config=config)
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .. import storage
+from ..config import env as setting
 from ..errors import DataError
 from .failures import describe_failure
 
@@ -102,8 +103,8 @@ def knob(settings, name: str) -> float:
     extra = getattr(settings, "extra", None) or {}
     if name in extra:
         return float(extra[name])
-    raw = os.environ.get(env)
-    return float(raw) if raw not in (None, "") else float(default)
+    raw = setting(env)
+    return float(raw) if raw is not None else float(default)
 
 
 # --------------------------------------------------------------------------- GX plumbing
@@ -120,7 +121,7 @@ def gx_context():
 
         # GX logs its set-up at INFO (some of its modules set their own level): keep task logs readable
         for name in ("great_expectations", "great_expectations.data_context.types.base"):
-            logging.getLogger(name).setLevel(os.environ.get("TI_GX_LOG_LEVEL", "WARNING"))
+            logging.getLogger(name).setLevel(setting("TI_GX_LOG_LEVEL"))
 
         from . import gx_custom  # noqa: F401 - registers the project's expectations
 
