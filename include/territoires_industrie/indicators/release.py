@@ -306,39 +306,10 @@ def compute_release(
     wide = base.derive(agg, national)
     has_alt = periods.alt_t0 is not None
     if has_alt:
-        from .domains import compute_indicators
-
-        alt = compute_indicators(agg, national, base="alt")
-        extra = {}
-        for k in A_IDS:
-            extra[f"{k}__alt"] = alt[k]
-            extra[f"var__{k}__alt"] = alt[f"var__{k}"]
-            extra[f"reliable__{k}__alt"] = alt[f"reliable__{k}"]
-        wide = pd.concat([wide, pd.DataFrame(extra, index=wide.index)], axis=1)
+        wide = _with_alt_indicators(wide, agg, national)
     lap("indicators")
 
-    weights_act = cb.set_index("codgeo")["active_1564"]
-    ze_ok = set(wide.loc[wide["level"] == "ze", "territory_id"])
-    dep_ok = set(wide.loc[wide["level"] == "departement", "territory_id"])
-    parents = {}
-    for lv in config.shrink_levels:
-        ze = _main_parent(members, weights_act, lv, "ze")
-        dep = _main_parent(members, weights_act, lv, "departement")
-        p = ("ze|" + ze[ze.isin(ze_ok)]).reindex(ze.index.union(dep.index))
-        p = p.fillna("departement|" + dep[dep.isin(dep_ok)].reindex(p.index))
-        parents[lv] = p
-    shr = apply_shrinkage(wide, parents, config.shrink_levels, list(SHRINK_MODELS), min_siblings=config.min_siblings)
-    wide = pd.concat([wide, shr], axis=1)
-    if has_alt:
-        alt_frame = wide.copy()
-        for k in A_IDS:
-            alt_frame[k] = wide[f"{k}__alt"]
-            alt_frame[f"var__{k}"] = wide[f"var__{k}__alt"]
-            alt_frame[f"reliable__{k}"] = wide[f"reliable__{k}__alt"]
-        shr_alt = apply_shrinkage(alt_frame, parents, config.shrink_levels, A_IDS, sfx="_b",
-                                  min_siblings=config.min_siblings)
-        shr_alt.columns = [c.replace("__pub", "__alt__pub").replace("__w", "__alt__w") for c in shr_alt.columns]
-        wide = pd.concat([wide, shr_alt], axis=1)
+    wide = _shrink(wide, members, cb.set_index("codgeo")["active_1564"], config, has_alt)
     lap("shrinkage")
 
     wide = wide.copy()  # defragment after the column-wise construction
@@ -361,39 +332,11 @@ def compute_release(
     comps, models, mc_summary = [], {}, {"draws": config.mc.draws, "seed": config.mc.seed, "weights": weights,
                                          "config": config.mc.as_dict(), "sets": {}}
     for name in config.composite_sets:
-        lv, phase = REFERENCE_SETS[name]
-        sel = wide["level"] == lv
-        if phase is not None:
-            sel &= wide["ti_phase"] == phase
-        sub = wide[sel]
-        if len(sub) == 0:
+        got = _composite_set(name, wide, region_of, b3_breaks, config, has_alt)
+        if got is None:
             continue
-        ids = sub["territory_id"].to_numpy()
-        vals = composite_values(sub, "pub").set_axis(ids)
-        regions = pd.Series([region_of.get((lv, i)) for i in ids], index=ids)
-        model, res = composite.fit_reference(name, lv, vals, DOMAIN_OF, regions, config.weights)
-        model.b3_breaks = b3_breaks.get(lv, [])
-        models[name] = model
-        variants = {(False, False): (composite_values(sub, "raw").set_axis(ids), noise_sd(sub, "raw").set_axis(ids)),
-                    (True, False): (vals, noise_sd(sub, "pub").set_axis(ids))}
-        if has_alt:
-            for shrunk in (False, True):
-                v = variants[(shrunk, False)][0].copy()
-                s = variants[(shrunk, False)][1].copy()
-                for k in A_IDS:
-                    v[k] = (sub[f"{k}__alt__pub"] if shrunk else sub[f"{k}__alt"]).to_numpy()
-                    sd = np.sqrt(sub[f"var__{k}__alt"].astype("float64"))
-                    s[k] = (sd * sub[f"{k}__alt__w"] if shrunk else sd).to_numpy()
-                variants[(shrunk, True)] = (v, s)
-        mc, summary = uncertainty.monte_carlo(variants, DOMAIN_OF, res["rank_national"].to_numpy(), config.weights,
-                                              config.mc, name=name)
-        mc_summary["sets"][name] = summary
-        res = res.join(mc)
-        res.insert(0, "territory_id", ids)
-        res.insert(0, "level", lv)
-        res.insert(2, "reference_set", name)
-        res["gate_industrial"] = sub["gate_industrial"].to_numpy()
-        comps.append(res.reset_index(drop=True))
+        models[name], res, mc_summary["sets"][name] = got
+        comps.append(res)
     lap("composite_mc")
 
     comp = pd.concat(comps, ignore_index=True) if comps else pd.DataFrame()
@@ -413,6 +356,83 @@ def compute_release(
                          counts=counts, models=models, mc_summary=mc_summary, excluded=excluded, national=nat,
                          timings=timings)
 
+
+
+def _with_alt_indicators(wide: pd.DataFrame, agg: pd.DataFrame, national) -> pd.DataFrame:
+    """Domain A computed on the alternative base year too (a Monte Carlo choice)."""
+    from .domains import compute_indicators
+
+    alt = compute_indicators(agg, national, base="alt")
+    extra = {}
+    for k in A_IDS:
+        extra[f"{k}__alt"] = alt[k]
+        extra[f"var__{k}__alt"] = alt[f"var__{k}"]
+        extra[f"reliable__{k}__alt"] = alt[f"reliable__{k}"]
+    return pd.concat([wide, pd.DataFrame(extra, index=wide.index)], axis=1)
+
+
+def _shrink(wide: pd.DataFrame, members: pd.DataFrame, weights_act: pd.Series, config: ReleaseConfig,
+            has_alt: bool) -> pd.DataFrame:
+    """Small-area shrinkage towards each territory's main zone d'emploi (else département)."""
+    ze_ok = set(wide.loc[wide["level"] == "ze", "territory_id"])
+    dep_ok = set(wide.loc[wide["level"] == "departement", "territory_id"])
+    parents = {}
+    for lv in config.shrink_levels:
+        ze = _main_parent(members, weights_act, lv, "ze")
+        dep = _main_parent(members, weights_act, lv, "departement")
+        p = ("ze|" + ze[ze.isin(ze_ok)]).reindex(ze.index.union(dep.index))
+        p = p.fillna("departement|" + dep[dep.isin(dep_ok)].reindex(p.index))
+        parents[lv] = p
+    shr = apply_shrinkage(wide, parents, config.shrink_levels, list(SHRINK_MODELS), min_siblings=config.min_siblings)
+    wide = pd.concat([wide, shr], axis=1)
+    if has_alt:
+        alt_frame = wide.copy()
+        for k in A_IDS:
+            alt_frame[k] = wide[f"{k}__alt"]
+            alt_frame[f"var__{k}"] = wide[f"var__{k}__alt"]
+            alt_frame[f"reliable__{k}"] = wide[f"reliable__{k}__alt"]
+        shr_alt = apply_shrinkage(alt_frame, parents, config.shrink_levels, A_IDS, sfx="_b",
+                                  min_siblings=config.min_siblings)
+        shr_alt.columns = [c.replace("__pub", "__alt__pub").replace("__w", "__alt__w") for c in shr_alt.columns]
+        wide = pd.concat([wide, shr_alt], axis=1)
+    return wide
+
+
+def _composite_set(name: str, wide: pd.DataFrame, region_of: pd.Series, b3_breaks: dict, config: ReleaseConfig,
+                   has_alt: bool):
+    """Composite, ranks and Monte Carlo intervals of one reference set: (model, rows, summary),
+    None when the set is empty."""
+    lv, phase = REFERENCE_SETS[name]
+    sel = wide["level"] == lv
+    if phase is not None:
+        sel &= wide["ti_phase"] == phase
+    sub = wide[sel]
+    if len(sub) == 0:
+        return None
+    ids = sub["territory_id"].to_numpy()
+    vals = composite_values(sub, "pub").set_axis(ids)
+    regions = pd.Series([region_of.get((lv, i)) for i in ids], index=ids)
+    model, res = composite.fit_reference(name, lv, vals, DOMAIN_OF, regions, config.weights)
+    model.b3_breaks = b3_breaks.get(lv, [])
+    variants = {(False, False): (composite_values(sub, "raw").set_axis(ids), noise_sd(sub, "raw").set_axis(ids)),
+                (True, False): (vals, noise_sd(sub, "pub").set_axis(ids))}
+    if has_alt:
+        for shrunk in (False, True):
+            v = variants[(shrunk, False)][0].copy()
+            s = variants[(shrunk, False)][1].copy()
+            for k in A_IDS:
+                v[k] = (sub[f"{k}__alt__pub"] if shrunk else sub[f"{k}__alt"]).to_numpy()
+                sd = np.sqrt(sub[f"var__{k}__alt"].astype("float64"))
+                s[k] = (sd * sub[f"{k}__alt__w"] if shrunk else sd).to_numpy()
+            variants[(shrunk, True)] = (v, s)
+    mc, summary = uncertainty.monte_carlo(variants, DOMAIN_OF, res["rank_national"].to_numpy(), config.weights,
+                                          config.mc, name=name)
+    res = res.join(mc)
+    res.insert(0, "territory_id", ids)
+    res.insert(0, "level", lv)
+    res.insert(2, "reference_set", name)
+    res["gate_industrial"] = sub["gate_industrial"].to_numpy()
+    return model, res.reset_index(drop=True), summary
 
 COMPOSITE_COLUMNS = [
     "level", "territory_id", "reference_set", "score", "domain_a", "domain_b", "domain_c", "domain_d",

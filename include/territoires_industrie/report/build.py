@@ -418,18 +418,92 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
     finished site to this new folder instead of swapping it into ``<reports_dir>/<release>``
     (the publication switches it in later). Returns {release_id, path, index, pages, ...}."""
     from .. import warehouse
-    from .geometry import load_geometries
 
     t0 = time.perf_counter()
     rd = staged if staged is not None else load_release(engine, release_id)
     current = warehouse.current_release_id(engine)
     if update_latest is None:
         update_latest = rd.release_id == current and dest is None
+    releases, hist_comp, hist_iv = _history(engine, rd, staged)
+    prev_id = warehouse.previous_release_id(engine, rd.release_id)
+    prev = load_release(engine, prev_id) if prev_id else None
+    validation = _validation(settings)
+    names = Names(rd)
+    env = _env()
+    site_meta = _site_meta(rd, releases, validation)
+    wide = wide_table(rd, [lv for lv in TABLE_LEVELS if lv in rd.levels])
+    terr, comp1, ctx = _page_context(rd, names, site_meta, hist_comp, hist_iv)
+    has_composite = not comp1.empty
+
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".build-{safe_name(rd.release_id)}-", dir=reports_dir))
+    try:
+        _write_static(tmp)
+        downloads = _downloads(rd, tmp, exports_dir)
+
+        def render(name: str, template: str, root: str = "", **kw) -> None:
+            html = env.get_template(template).render(site=site_meta, root=root, page=name, **kw)
+            out = tmp / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(html, encoding="utf-8")
+
+        # territory pages
+        n_pages = 0
+        page_lists = {}
+        for level in PAGE_LEVELS:
+            rows = terr[terr["level"] == level].sort_values("label")
+            page_lists[level] = _records(rows[["territory_id", "label", "url", "ti_phase", "departement"]])
+            for trow in _records(rows):
+                render(trow["url"], "territory.html", root="../", **_territory_context(level, trow, rd, ctx))
+                n_pages += 1
+        t_pages = time.perf_counter()
+
+        # national overview
+        index_charts, tops = _overview(comp1)
+        geos, maps = _maps(terr, comp1, settings, geometry_dir)
+        counts = terr.groupby("level").size().to_dict()
+        render("index.html", "index.html", charts=index_charts, tops=tops, maps=maps, counts=counts,
+               levels=[(lv, LEVEL_LABELS_FR.get(lv, lv), counts.get(lv, 0)) for lv in rd.levels],
+               page_lists=page_lists, has_composite=has_composite, dictionary=_records(rd.indicator_dictionary),
+               domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos])
+
+        # tables
+        specs = [_table_spec(lv, wide, rd, names) for lv in TABLE_LEVELS if lv in rd.levels]
+        render("tableaux.html", "tables.html", tables=[{**s, "json": charts.to_json(s)} for s in specs])
+
+        # changes since the previous release
+        changes = _changes(rd, prev) if prev is not None else None
+        render("evolutions.html", "changes.html", changes=changes, has_composite=has_composite)
+
+        # validation status
+        rel_rows = _records(releases[["release_id", "pipeline_version", "synthetic", "validation_status",
+                                      "n_indicator_values"]].sort_values("release_id", ascending=False))
+        render("validation.html", "validation.html", releases=rel_rows, datasets=list((validation or {}).values()),
+               validation_available=validation is not None)
+        render("telechargements.html", "downloads.html", files=downloads)
+        final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if update_latest:
+        write_latest(reports_dir, final.name)
+    elapsed = time.perf_counter() - t0
+    log.info("report %s: %d territory pages in %.1fs (%.0f pages/s), site built in %.1fs -> %s", rd.release_id,
+             n_pages, t_pages - t0, n_pages / max(t_pages - t0, 1e-9), elapsed, final / "index.html")
+    return {"release_id": rd.release_id, "path": str(final), "index": str(final / "index.html"), "pages": n_pages,
+            "previous_release": prev_id, "maps": [m["level"] for m in maps], "seconds": round(elapsed, 2),
+            "latest": str(reports_dir / "latest" / "index.html") if update_latest else None}
+
+
+def _history(engine, rd: ReleaseData, staged: ReleaseData | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Releases listed, composite and change-indicator history up to this release (a staged
+    release takes the place of any earlier publication of its period)."""
+    from .. import warehouse
+
     releases = warehouse.list_releases(engine)
     releases = releases[releases["release_id"] < rd.release_id] if staged is not None else \
         releases[releases["release_id"] <= rd.release_id]
-    prev_id = warehouse.previous_release_id(engine, rd.release_id)
-    prev = load_release(engine, prev_id) if prev_id else None
     hist_comp = warehouse.read_history(engine, "composite", levels=PAGE_LEVELS)
     hist_iv = warehouse.read_history(engine, "indicator_values", levels=PAGE_LEVELS,
                                      columns=("value", "numerator", "denominator"))
@@ -445,12 +519,13 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
     hist_iv = hist_iv[(hist_iv["release_id"] <= rd.release_id)
                       & hist_iv["indicator_id"].isin(["jobs_ind_change_5y", "d1_population_decline",
                                                       "d2_employment_decline"])]
-    validation = _validation(settings)
-    names = Names(rd)
-    env = _env()
-    site_meta = _site_meta(rd, releases, validation)
+    return releases, hist_comp, hist_iv
 
-    wide = wide_table(rd, [lv for lv in TABLE_LEVELS if lv in rd.levels])
+
+def _page_context(rd: ReleaseData, names, site_meta: dict, hist_comp: pd.DataFrame,
+                  hist_iv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Territories with their page URL, the composite (one row per territory and set) and the
+    lookups every territory page reads."""
     comp1 = composite_one_row(rd)
     has_composite = not comp1.empty
     terr = rd.territories.copy()
@@ -471,142 +546,107 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
            "hist_iv": hist_iv, "cv_by_territory": cv_by_territory, "pct_by_key": pct_by_key,
            "dic": rd.indicator_dictionary.set_index("indicator_id"), "ind_order": indicator_order(rd),
            "site": site_meta}
+    return terr, comp1, ctx
 
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".build-{safe_name(rd.release_id)}-", dir=reports_dir))
-    try:
-        _write_static(tmp)
-        downloads = _downloads(rd, tmp, exports_dir)
 
-        def render(name: str, template: str, root: str = "", **kw) -> None:
-            html = env.get_template(template).render(site=site_meta, root=root, page=name, **kw)
-            dest = tmp / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(html, encoding="utf-8")
+def _overview(comp1: pd.DataFrame) -> tuple[dict, list]:
+    """Charts of the national overview: distribution of the composite, top territories per set."""
+    index_charts, tops = {}, []
+    if comp1.empty:
+        return index_charts, tops
+    index_charts["distribution"] = charts.to_json(charts.composite_distribution(
+        comp1.sort_values("reference_set", key=lambda s: s.map(
+            {k: i for i, k in enumerate(REFERENCE_SET_LABELS_FR)}).fillna(99)), REFERENCE_SET_LABELS_FR))
+    for rs in TOP_SETS:
+        g = comp1[comp1["reference_set"] == rs]
+        if g.empty:
+            continue
+        top = g.nsmallest(TOP_N, "rank_national")
+        tops.append({"set": rs, "label": REFERENCE_SET_LABELS_FR.get(rs, rs), "n": int(len(g)),
+                     "rows": _records(top), "chart": charts.to_json(charts.top_intervals(top)),
+                     "heatmap": charts.to_json(charts.domain_heatmap(top))})
+    return index_charts, tops
 
-        # territory pages
-        n_pages = 0
-        page_lists = {}
-        for level in PAGE_LEVELS:
-            rows = terr[terr["level"] == level].sort_values("label")
-            page_lists[level] = _records(rows[["territory_id", "label", "url", "ti_phase", "departement"]])
-            for trow in _records(rows):
-                render(trow["url"], "territory.html", root="../", **_territory_context(level, trow, rd, ctx))
-                n_pages += 1
-        t_pages = time.perf_counter()
 
-        # national overview
-        index_charts, tops = {}, []
-        if has_composite:
-            index_charts["distribution"] = charts.to_json(charts.composite_distribution(
-                comp1.sort_values("reference_set", key=lambda s: s.map(
-                    {k: i for i, k in enumerate(REFERENCE_SET_LABELS_FR)}).fillna(99)), REFERENCE_SET_LABELS_FR))
-            for rs in TOP_SETS:
-                g = comp1[comp1["reference_set"] == rs]
-                if g.empty:
-                    continue
-                top = g.nsmallest(TOP_N, "rank_national")
-                tops.append({"set": rs, "label": REFERENCE_SET_LABELS_FR.get(rs, rs), "n": int(len(g)),
-                             "rows": _records(top), "chart": charts.to_json(charts.top_intervals(top)),
-                             "heatmap": charts.to_json(charts.domain_heatmap(top))})
-        geos = load_geometries({lv: set(terr.loc[terr["level"] == lv, "territory_id"]) for lv in ("epci", "ze")},
-                               settings=settings, geometry_dir=geometry_dir)
-        maps = []
-        for lv in ("epci", "ze"):
-            if lv not in geos:
-                continue
-            g = geos[lv]
-            rows = comp1[comp1["level"] == lv] if has_composite else pd.DataFrame(
-                columns=["territory_id", "label", "decile", "score", "rank_national", "n_reference", "url"])
-            maps.append({"level": lv, "label": LEVEL_LABELS_FR[lv], "drawn": len(g.shapes), "outside": g.outside,
-                         "source": g.path.name,
-                         "chart": charts.to_json(charts.choropleth(
-                             g.shapes, rows, "Indice composite par " + {"epci": "EPCI", "ze": "zone d'emploi"}[lv]))})
-        counts = terr.groupby("level").size().to_dict()
-        render("index.html", "index.html", charts=index_charts, tops=tops, maps=maps, counts=counts,
-               levels=[(lv, LEVEL_LABELS_FR.get(lv, lv), counts.get(lv, 0)) for lv in rd.levels],
-               page_lists=page_lists, has_composite=has_composite, dictionary=_records(rd.indicator_dictionary),
-               domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos])
+def _maps(terr: pd.DataFrame, comp1: pd.DataFrame, settings, geometry_dir) -> tuple[dict, list]:
+    """Choropleths of the composite by EPCI and zone d'emploi, where geometries are available."""
+    from .geometry import load_geometries
 
-        # tables
-        specs = [_table_spec(lv, wide, rd, names) for lv in TABLE_LEVELS if lv in rd.levels]
-        render("tableaux.html", "tables.html", tables=[{**s, "json": charts.to_json(s)} for s in specs])
+    geos = load_geometries({lv: set(terr.loc[terr["level"] == lv, "territory_id"]) for lv in ("epci", "ze")},
+                           settings=settings, geometry_dir=geometry_dir)
+    maps = []
+    for lv in ("epci", "ze"):
+        if lv not in geos:
+            continue
+        g = geos[lv]
+        rows = comp1[comp1["level"] == lv] if not comp1.empty else pd.DataFrame(
+            columns=["territory_id", "label", "decile", "score", "rank_national", "n_reference", "url"])
+        maps.append({"level": lv, "label": LEVEL_LABELS_FR[lv], "drawn": len(g.shapes), "outside": g.outside,
+                     "source": g.path.name,
+                     "chart": charts.to_json(charts.choropleth(
+                         g.shapes, rows, "Indice composite par " + {"epci": "EPCI", "ze": "zone d'emploi"}[lv]))})
+    return geos, maps
 
-        # changes since the previous release
-        changes = None
-        if prev is not None:
-            ch = compute_changes(rd, prev)
-            moved = ch[ch["moved"]].copy()
-            moved["url"] = [page_url(lv, t) for lv, t in zip(moved["level"], moved["territory_id"])]
-            moved["set_label"] = moved["reference_set"].map(lambda s: REFERENCE_SET_LABELS_FR.get(s, s))
-            spec = {"columns": [
-                {"field": "label", "title": "Territoire", "type": "link", "url_field": "url", "frozen": True},
-                {"field": "territory_id", "title": "Code"},
-                {"field": "set_label", "title": "Ensemble", "filter": "list"},
-                {"field": "status", "title": "Statut", "filter": "list"},
-                {"field": "rank_national_prev", "title": f"Rang {prev.release_id}", "type": "number"},
-                {"field": "rank_national", "title": f"Rang {rd.release_id}", "type": "number"},
-                {"field": "rank_delta", "title": "Gain de rang (+ = plus en difficulté)", "type": "number"},
-                {"field": "score_prev", "title": f"Indice {prev.release_id}", "type": "number", "decimals": 1},
-                {"field": "score", "title": f"Indice {rd.release_id}", "type": "number", "decimals": 1},
-                {"field": "decile_prev", "title": "Décile avant", "type": "number"},
-                {"field": "decile", "title": "Décile", "type": "number"},
-                {"field": "flags", "title": "Indicateurs changés"},
-                {"field": "secrecy_changes", "title": "Secret (avant → après)"},
-                {"field": "reliability_changes", "title": "Fiabilité (avant → après)"},
-            ], "initialSort": [], "height": "520px"}
-            flags = []
-            for r in moved.itertuples():
-                f = []
-                if r.uncertain_changed:
-                    f.append(f"incertain : {_yn(r.uncertain_prev)} → {_yn(r.uncertain)}")
-                if r.gate_industrial_changed:
-                    f.append(f"industriel : {_yn(r.gate_industrial_prev)} → {_yn(r.gate_industrial)}")
-                flags.append("; ".join(f) or None)
-            moved["flags"] = flags
-            moved["status"] = moved["status"].map({"both": "présent aux deux", "new": "nouveau", "removed": "retiré"})
-            fields = [c["field"] for c in spec["columns"]] + ["url"]
-            spec["data"] = _records(moved[fields])
-            changes = {"previous": prev.release_id, "n_compared": int((ch["status"] == "both").sum()),
-                       "n_moved": int(len(moved)), "n_rank": int(ch["rank_delta"].fillna(0).ne(0).sum()),
-                       "n_decile": int(ch["decile_changed"].sum()),
-                       "n_flags": int((ch["uncertain_changed"] | ch["gate_industrial_changed"]).sum()),
-                       "n_secrecy": int(ch["secrecy_changes"].notna().sum()),
-                       "n_reliability": int(ch["reliability_changes"].notna().sum()),
-                       "n_new": int((ch["status"] == "new").sum()), "n_removed": int((ch["status"] == "removed").sum()),
-                       "json": charts.to_json(spec)}
-        render("evolutions.html", "changes.html", changes=changes, has_composite=has_composite)
 
-        # validation status
-        rel_rows = _records(releases[["release_id", "pipeline_version", "synthetic", "validation_status",
-                                      "n_indicator_values"]].sort_values("release_id", ascending=False))
-        render("validation.html", "validation.html", releases=rel_rows, datasets=list((validation or {}).values()),
-               validation_available=validation is not None)
-        render("telechargements.html", "downloads.html", files=downloads)
+def _changes(rd: ReleaseData, prev: ReleaseData) -> dict:
+    """The "Évolutions" page: territories whose rank, decile, flags, secrecy or reliability moved."""
+    ch = compute_changes(rd, prev)
+    moved = ch[ch["moved"]].copy()
+    moved["url"] = [page_url(lv, t) for lv, t in zip(moved["level"], moved["territory_id"])]
+    moved["set_label"] = moved["reference_set"].map(lambda s: REFERENCE_SET_LABELS_FR.get(s, s))
+    spec = {"columns": [
+        {"field": "label", "title": "Territoire", "type": "link", "url_field": "url", "frozen": True},
+        {"field": "territory_id", "title": "Code"},
+        {"field": "set_label", "title": "Ensemble", "filter": "list"},
+        {"field": "status", "title": "Statut", "filter": "list"},
+        {"field": "rank_national_prev", "title": f"Rang {prev.release_id}", "type": "number"},
+        {"field": "rank_national", "title": f"Rang {rd.release_id}", "type": "number"},
+        {"field": "rank_delta", "title": "Gain de rang (+ = plus en difficulté)", "type": "number"},
+        {"field": "score_prev", "title": f"Indice {prev.release_id}", "type": "number", "decimals": 1},
+        {"field": "score", "title": f"Indice {rd.release_id}", "type": "number", "decimals": 1},
+        {"field": "decile_prev", "title": "Décile avant", "type": "number"},
+        {"field": "decile", "title": "Décile", "type": "number"},
+        {"field": "flags", "title": "Indicateurs changés"},
+        {"field": "secrecy_changes", "title": "Secret (avant → après)"},
+        {"field": "reliability_changes", "title": "Fiabilité (avant → après)"},
+    ], "initialSort": [], "height": "520px"}
+    flags = []
+    for r in moved.itertuples():
+        f = []
+        if r.uncertain_changed:
+            f.append(f"incertain : {_yn(r.uncertain_prev)} → {_yn(r.uncertain)}")
+        if r.gate_industrial_changed:
+            f.append(f"industriel : {_yn(r.gate_industrial_prev)} → {_yn(r.gate_industrial)}")
+        flags.append("; ".join(f) or None)
+    moved["flags"] = flags
+    moved["status"] = moved["status"].map({"both": "présent aux deux", "new": "nouveau", "removed": "retiré"})
+    fields = [c["field"] for c in spec["columns"]] + ["url"]
+    spec["data"] = _records(moved[fields])
+    return {"previous": prev.release_id, "n_compared": int((ch["status"] == "both").sum()),
+            "n_moved": int(len(moved)), "n_rank": int(ch["rank_delta"].fillna(0).ne(0).sum()),
+            "n_decile": int(ch["decile_changed"].sum()),
+            "n_flags": int((ch["uncertain_changed"] | ch["gate_industrial_changed"]).sum()),
+            "n_secrecy": int(ch["secrecy_changes"].notna().sum()),
+            "n_reliability": int(ch["reliability_changes"].notna().sum()),
+            "n_new": int((ch["status"] == "new").sum()), "n_removed": int((ch["status"] == "removed").sum()),
+            "json": charts.to_json(spec)}
 
-        for d in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
-            os.chmod(d, 0o755)
-        for p in tmp.rglob("*"):
-            if p.is_file():
-                os.chmod(p, 0o644)
-        if dest is not None:
-            final = Path(dest)
-            os.replace(tmp, final)
-        else:
-            final = reports_dir / safe_name(rd.release_id)
-            _swap_into_place(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if update_latest:
-        write_latest(reports_dir, final.name)
-    elapsed = time.perf_counter() - t0
-    log.info("report %s: %d territory pages in %.1fs (%.0f pages/s), site built in %.1fs -> %s", rd.release_id,
-             n_pages, t_pages - t0, n_pages / max(t_pages - t0, 1e-9), elapsed, final / "index.html")
-    return {"release_id": rd.release_id, "path": str(final), "index": str(final / "index.html"), "pages": n_pages,
-            "previous_release": prev_id, "maps": [m["level"] for m in maps], "seconds": round(elapsed, 2),
-            "latest": str(reports_dir / "latest" / "index.html") if update_latest else None}
+
+def _put_in_place(tmp: Path, reports_dir: Path, release_id: str, dest: Path | None) -> Path:
+    """Readable permissions, then the finished site moved to ``dest`` (a new folder) or swapped
+    into ``<reports_dir>/<release>``."""
+    for d in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
+        os.chmod(d, 0o755)
+    for p in tmp.rglob("*"):
+        if p.is_file():
+            os.chmod(p, 0o644)
+    if dest is not None:
+        final = Path(dest)
+        os.replace(tmp, final)
+    else:
+        final = reports_dir / safe_name(release_id)
+        _swap_into_place(tmp, final)
+    return final
 
 
 def _yn(v) -> str:
