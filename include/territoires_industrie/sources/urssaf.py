@@ -48,17 +48,42 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     The long table is the row-major view of those matrices, groups sorted by (codgeo,
     division), years ascending: no stack, no sort of the long rows.
     """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-
     path = Path(path)
     t0 = time.perf_counter()
     header, sep = sniff_header(path, ";")
     if sep != ";":
         log.warning("%s: separator %r instead of ';' (accepted: header is unambiguous)", path.name, sep)
-    # year columns are discovered by regex below, not declared one by one in the schema
+    year_cols, dropped_years = _year_columns(header, path, years, last_years)
+    years_sorted = sorted({y for _, y in year_cols.values()})
+    reader = _Blocks(path, sep, block_size, list(year_cols))
+    keys, ids, rows, repaired, unknown_rows = _group_ids(reader, known_communes)
+    n_groups = len(keys)
+    log.info("%s: %d rows in %d commune x division groups (pass 1, %.1f s)", path.name, rows, n_groups,
+             time.perf_counter() - t0)
+    sums = _sum_groups(reader, ids, year_cols, years_sorted, n_groups)
+    del ids
+    report = {
+        "file": path.name,
+        "rows": rows,
+        "years": years_sorted,
+        "years_not_staged": dropped_years,
+        "commune_codes_zero_padded": repaired,
+        "unknown_commune_codes": len(unknown_rows),
+        "unknown_communes_sample": sorted(unknown_rows)[:20],
+    }
+    if unknown_rows:
+        log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name,
+                    sum(unknown_rows.values()), report["unknown_commune_codes"], report["unknown_communes_sample"])
+    out = _long_table(keys, sums, years_sorted)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
+    log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, rows, len(out), report["seconds"])
+    return out, report
+
+
+def _year_columns(header: list[str], path: Path, years, last_years) -> tuple[dict, list[int]]:
+    """{column: (measure, year)} of the year columns kept, and the years left out."""
+    # year columns are discovered by regex, not declared one by one in the schema
     URSSAF.check_header([c for c in header if not re.match(URSSAF_YEAR_RE, c)], path)
     year_cols = {}
     for c in header:
@@ -73,14 +98,23 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
         keep = {y for _, y in year_cols.values() if y > latest - last_years or y in ALWAYS_KEPT_YEARS}
         dropped_years = sorted({y for _, y in year_cols.values()} - keep)
         year_cols = {c: ky for c, ky in year_cols.items() if ky[1] in keep}
-    value_cols = list(year_cols)
-    years_sorted = sorted({y for _, y in year_cols.values()})
+    return year_cols, dropped_years
 
-    def batches(columns: list[str], types: dict):
+
+class _Blocks:
+    """Streaming reads of some columns of the file, block by block (a bad number is located)."""
+
+    def __init__(self, path: Path, sep: str, block_size: int, value_cols: list[str]):
+        self.path, self.sep, self.block_size, self.value_cols = path, sep, block_size, value_cols
+
+    def __call__(self, columns: list[str], types: dict):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         try:
             reader = pacsv.open_csv(
-                path, read_options=pacsv.ReadOptions(block_size=block_size),
-                parse_options=pacsv.ParseOptions(delimiter=sep),
+                self.path, read_options=pacsv.ReadOptions(block_size=self.block_size),
+                parse_options=pacsv.ParseOptions(delimiter=self.sep),
                 convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=types,
                                                      null_values=[""]))  # only an empty cell is missing
             while True:
@@ -89,10 +123,19 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
                 except StopIteration:
                     return
         except pa.ArrowInvalid as exc:
-            raise TabularFileError(f"{path.name}: {_locate_bad_number(path, sep, value_cols) or exc}") from exc
+            raise TabularFileError(
+                f"{self.path.name}: {_locate_bad_number(self.path, self.sep, self.value_cols) or exc}") from exc
 
-    # pass 1: group id of every row
-    keys = pa.array([], pa.string())  # "codgeo|division" of group g, in first-seen order
+
+def _group_ids(batches: _Blocks, known_communes: set[str]):
+    """Pass 1: the commune x division group of every row (-1: outside the vintage or no APE).
+    Returns (group keys "codgeo|division" in first-seen order, ids, rows, codes zero-padded,
+    rows per unknown commune code)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = pa.array([], pa.string())
     ids_parts: list[np.ndarray] = []
     rows = repaired = 0
     unknown_rows: dict[str, int] = {}
@@ -117,22 +160,26 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
         ids_parts.append(ids)
         rows += len(ids)
     if rows == 0:
-        raise TabularFileError(f"{path.name}: header only, no data rows")
+        raise TabularFileError(f"{batches.path.name}: header only, no data rows")
     ids = np.concatenate(ids_parts)
-    del ids_parts
-    n_groups, n_years = len(keys), len(years_sorted)
-    log.info("%s: %d rows in %d commune x division groups (pass 1, %.1f s)", path.name, rows, n_groups,
-             time.perf_counter() - t0)
+    return keys, ids, rows, repaired, unknown_rows
 
-    # pass 2: sums per group, one (groups x years) matrix per measure; each block is sorted by
-    # group and reduced with one reduceat per measure (cost ~ the block, not the groups)
+
+def _sum_groups(batches: _Blocks, ids, year_cols: dict, years_sorted: list[int], n_groups: int) -> list:
+    """Pass 2: sums per group, one (groups x years) matrix per measure (establishments, jobs);
+    each block is sorted by group and reduced with one reduceat per measure (cost ~ the block,
+    not the groups); a cell that no row filled stays missing."""
+    import numpy as np
+    import pyarrow as pa
+
+    n_years = len(years_sorted)
     measure_cols = [[None] * n_years, [None] * n_years]
     for c, (k, y) in year_cols.items():
         measure_cols[0 if k == "nombre_d_etablissements" else 1][years_sorted.index(y)] = c
     sums = [np.zeros((n_groups, n_years)), np.zeros((n_groups, n_years))]
     filled = [np.zeros((n_groups, n_years), dtype=bool), np.zeros((n_groups, n_years), dtype=bool)]
     pos = 0
-    for batch in batches(value_cols, {c: pa.float64() for c in value_cols}):
+    for batch in batches(batches.value_cols, {c: pa.float64() for c in batches.value_cols}):
         n = batch.num_rows
         b_ids = ids[pos:pos + n]
         keep = np.flatnonzero(b_ids >= 0)
@@ -147,7 +194,7 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
                     column = batch.column(c)
                     block[:, j] = column.to_numpy(zero_copy_only=False)
                     present[:, j] = column.is_valid().to_numpy(zero_copy_only=False)
-            _check_counts(path, block, present, measure_cols[m], pos,
+            _check_counts(batches.path, block, present, measure_cols[m], pos,
                           CEILING_ESTABLISHMENTS if m == 0 else CEILING_JOBS)
             del present
             if len(g):
@@ -159,21 +206,18 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
         pos += n
     for m in (0, 1):
         sums[m][~filled[m]] = np.nan
-    del filled, ids
+    return sums
 
-    report = {
-        "file": path.name,
-        "rows": rows,
-        "years": years_sorted,
-        "years_not_staged": dropped_years,
-        "commune_codes_zero_padded": repaired,
-        "unknown_commune_codes": len(unknown_rows),
-        "unknown_communes_sample": sorted(unknown_rows)[:20],
-    }
-    if unknown_rows:
-        log.warning("%s: %d row(s) in %d commune code(s) outside the COG vintage: %s", path.name,
-                    sum(unknown_rows.values()), report["unknown_commune_codes"], report["unknown_communes_sample"])
-    # groups in (codgeo, division) order: codgeo has 5 characters, so "codgeo|division" sorts like the pair
+
+def _long_table(keys, sums: list, years_sorted: list[int]) -> pd.DataFrame:
+    """The long table as the row-major view of the matrices: groups in (codgeo, division) order,
+    years ascending (no stack, no sort of the long rows)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n_groups, n_years = len(keys), len(years_sorted)
+    # codgeo has 5 characters, so "codgeo|division" sorts like the pair
     order = pc.sort_indices(keys).to_numpy()
     for m in (0, 1):  # one matrix copy at a time
         sums[m] = sums[m][order]
@@ -189,13 +233,10 @@ def parse_urssaf(path: Path, known_communes: set[str], years: range | None = Non
     # columns added one by one: a dict of same-dtype arrays would be consolidated (copied)
     out["n_etab"] = sums[0].ravel()  # row-major views: group by group, years ascending
     out["jobs"] = sums[1].ravel()
-    del sums
+    sums.clear()
     ind = pc.is_in(group_division, value_set=pa.array(list(INDUSTRIAL_DIVISIONS))).to_numpy(zero_copy_only=False)
     out["is_industrial"] = np.repeat(ind, n_years)
-    report["seconds"] = round(time.perf_counter() - t0, 3)
-    report["as_of_year"] = int(out.loc[out["jobs"].notna(), "year"].max())
-    log.info("%s: %d rows -> %d commune x division x year rows in %.1f s", path.name, rows, len(out), report["seconds"])
-    return out, report
+    return out
 
 
 def _check_counts(path: Path, block, present, cols: list, pos: int, ceiling: float) -> None:
