@@ -190,7 +190,6 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
     """The review document of one candidacy (no file written). Raises :class:`CandidacyRejected`.
     ``per`` / ``ind`` / ``group``: the resolved perimeter, the group's indicator row and its
     :class:`GroupResult` when already computed (batch, :mod:`.groups_batch`)."""
-    from ..indicators.definitions import BY_ID, INDICATORS
     from ..indicators.groups import compute_group
 
     if cand.fatal:
@@ -208,71 +207,22 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
     checks = perim.checks(members, ctx)
     periods = _periods(ctx.meta)
 
-    sd = scoring.noise_sd(ind)
     draws = int(ctx.meta.get("mc_draws") or 1000)
     seed = int(ctx.meta.get("mc_seed") or MC_SEED)
-    comp_doc, comp_by_set = [], {}
-    for rec in group.composite.to_dict("records"):
-        s = rec["reference_set"]
-        model = ctx.inputs.models[s]
-        values = scoring.scored_values(ind, model)
-        mc = scoring.group_monte_carlo(values, sd, model, _reference_domains(ctx, s), draws=draws, seed=seed,
-                                       key=cand.key())
-        row = {"reference_set": s, "label": SET_LABELS_FR.get(s, s), "short": SET_SHORT_FR.get(s, s),
-               "score": _f(rec.get("score")),
-               **{f"domain_{d.lower()}": _f(rec.get(f"domain_{d.lower()}")) for d in "ABCD"},
-               "domain_pct": scoring.domain_percentiles(values, model),
-               "percentile_national": _f(rec.get("percentile_national")),
-               "percentile_regional": _f(rec.get("percentile_regional")), "region": group.region,
-               "rank_equivalent": _f(rec.get("rank_equivalent")), "n_reference": _f(rec.get("n_reference")),
-               "n_indicators_missing": _f(rec.get("n_indicators_missing")), "mc": mc}
-        comp_doc.append(row)
-        comp_by_set[s] = row
+    comp_doc = _composite_rows(cand, ctx, ind, group, draws, seed)
+    comp_by_set = {row["reference_set"]: row for row in comp_doc}
 
     lq, jobs = _f(ind.get("ind_lq")), _f(ind.get("jobs_ind_t1"))
     gate = bool((lq or 0.0) >= scoring.THRESHOLDS["gate_lq"] and (jobs or 0.0) >= scoring.THRESHOLDS["gate_jobs_ind"])
     flags = scoring.decision_flags(comp_by_set, gate, checks)
-
-    ind_rows = []
-    for r in group.indicators.to_dict("records"):
-        d = BY_ID[r["indicator_id"]]
-        ind_rows.append({
-            "indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "unit": d.unit, "scored": d.scored,
-            "period": _period_label(periods, d.period_key), "value": _f(r["value"]),
-            "numerator": _f(r["numerator"]), "denominator": _f(r["denominator"]),
-            "secret_status": r["secret_status"], "reliable": bool(r["reliable"]),
-            **{f"pct_{s}": _f(r.get(f"pct_{s}")) for s in REFERENCE_SETS},
-        })
-    order = {d.id: i for i, d in enumerate(INDICATORS)}
-    ind_rows.sort(key=lambda r: order[r["indicator_id"]])
+    ind_rows = _indicator_rows(group, periods)
     published = {r["indicator_id"]: r["value"] for r in ind_rows}
     flags["gate_industrial"]["observed"] = {"ind_lq": published.get("ind_lq"), "jobs_ind": published.get("jobs_ind")}
 
     member_rows = _member_rows(members, ctx)
-    scored_members = [m for m in member_rows if m["score"] is not None]
-    most = max(scored_members, key=lambda m: m["score"]) if scored_members else None
-    least = min(scored_members, key=lambda m: m["score"]) if scored_members else None
     summary = group.summary
-    within = {
-        "extent_top20_population_share": _f(summary.get("extent_top20_population_share")),
-        "most_difficult_member": most and {k: most[k] for k in ("epci", "label", "score", "percentile_national")},
-        "least_difficult_member": least and {k: least[k] for k in ("epci", "label", "score", "percentile_national")},
-        "local_concentration_max_epci_score": _f(summary.get("local_concentration_max_epci_score")),
-        "dispersion_epci_score": _f(summary.get("dispersion_epci_score")),
-        "carve_in_suspected": bool(most and len(scored_members) > 1
-                                   and most["percentile_national"] is not None and most["percentile_national"] > 80
-                                   and (summary.get("extent_top20_population_share") or 0) < 0.5),
-    }
-
-    published_ti = []
-    for o in checks["overlaps"]:
-        if o["identical"] or (cand.kind == "ti" and o["ti_id"] in cand.codes):
-            rows = ctx.composite[(ctx.composite["level"] == "ti") & (ctx.composite["territory_id"] == o["ti_id"])]
-            for r in rows.to_dict("records"):
-                published_ti.append({k: _f(r.get(k)) for k in (
-                    "territory_id", "reference_set", "score", "rank_national", "n_reference", "percentile_national",
-                    "percentile_regional", "mc_rank_p05", "mc_rank_p95", "p_top20", "uncertain")}
-                    | {"label": o["label"], "identical_perimeter": o["identical"]})
+    within = _within(member_rows, summary)
+    published_ti = _published_ti(cand, ctx, checks)
 
     rel = ctx.release
     doc = {
@@ -301,6 +251,77 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
     }
     return doc
 
+
+
+def _composite_rows(cand: Candidacy, ctx: ReviewContext, ind: pd.Series, group, draws: int, seed: int) -> list[dict]:
+    """The group's composite in each reference set, with its Monte Carlo interval."""
+    sd = scoring.noise_sd(ind)
+    rows = []
+    for rec in group.composite.to_dict("records"):
+        s = rec["reference_set"]
+        model = ctx.inputs.models[s]
+        values = scoring.scored_values(ind, model)
+        mc = scoring.group_monte_carlo(values, sd, model, _reference_domains(ctx, s), draws=draws, seed=seed,
+                                       key=cand.key())
+        rows.append({"reference_set": s, "label": SET_LABELS_FR.get(s, s), "short": SET_SHORT_FR.get(s, s),
+                     "score": _f(rec.get("score")),
+                     **{f"domain_{d.lower()}": _f(rec.get(f"domain_{d.lower()}")) for d in "ABCD"},
+                     "domain_pct": scoring.domain_percentiles(values, model),
+                     "percentile_national": _f(rec.get("percentile_national")),
+                     "percentile_regional": _f(rec.get("percentile_regional")), "region": group.region,
+                     "rank_equivalent": _f(rec.get("rank_equivalent")), "n_reference": _f(rec.get("n_reference")),
+                     "n_indicators_missing": _f(rec.get("n_indicators_missing")), "mc": mc})
+    return rows
+
+
+def _indicator_rows(group, periods) -> list[dict]:
+    """Every indicator of the group, in the dictionary's order."""
+    from ..indicators.definitions import BY_ID, INDICATORS
+
+    rows = []
+    for r in group.indicators.to_dict("records"):
+        d = BY_ID[r["indicator_id"]]
+        rows.append({
+            "indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "unit": d.unit, "scored": d.scored,
+            "period": _period_label(periods, d.period_key), "value": _f(r["value"]),
+            "numerator": _f(r["numerator"]), "denominator": _f(r["denominator"]),
+            "secret_status": r["secret_status"], "reliable": bool(r["reliable"]),
+            **{f"pct_{s}": _f(r.get(f"pct_{s}")) for s in REFERENCE_SETS},
+        })
+    order = {d.id: i for i, d in enumerate(INDICATORS)}
+    rows.sort(key=lambda r: order[r["indicator_id"]])
+    return rows
+
+
+def _within(member_rows: list[dict], summary: dict) -> dict:
+    """Inside the candidacy: extent, most and least difficult member, dispersion, carve-in."""
+    scored_members = [m for m in member_rows if m["score"] is not None]
+    most = max(scored_members, key=lambda m: m["score"]) if scored_members else None
+    least = min(scored_members, key=lambda m: m["score"]) if scored_members else None
+    return {
+        "extent_top20_population_share": _f(summary.get("extent_top20_population_share")),
+        "most_difficult_member": most and {k: most[k] for k in ("epci", "label", "score", "percentile_national")},
+        "least_difficult_member": least and {k: least[k] for k in ("epci", "label", "score", "percentile_national")},
+        "local_concentration_max_epci_score": _f(summary.get("local_concentration_max_epci_score")),
+        "dispersion_epci_score": _f(summary.get("dispersion_epci_score")),
+        "carve_in_suspected": bool(most and len(scored_members) > 1
+                                   and most["percentile_national"] is not None and most["percentile_national"] > 80
+                                   and (summary.get("extent_top20_population_share") or 0) < 0.5),
+    }
+
+
+def _published_ti(cand: Candidacy, ctx: ReviewContext, checks: dict) -> list[dict]:
+    """The published Territoires d'industrie whose perimeter is the candidacy's (or that it names)."""
+    out = []
+    for o in checks["overlaps"]:
+        if o["identical"] or (cand.kind == "ti" and o["ti_id"] in cand.codes):
+            rows = ctx.composite[(ctx.composite["level"] == "ti") & (ctx.composite["territory_id"] == o["ti_id"])]
+            for r in rows.to_dict("records"):
+                out.append({k: _f(r.get(k)) for k in (
+                    "territory_id", "reference_set", "score", "rank_national", "n_reference", "percentile_national",
+                    "percentile_regional", "mc_rank_p05", "mc_rank_p95", "p_top20", "uncertain")}
+                    | {"label": o["label"], "identical_perimeter": o["identical"]})
+    return out
 
 _swap_in = storage.swap_dir_into_place
 
