@@ -62,106 +62,124 @@ def _commune_hint(ctx: ReviewContext, code: str) -> tuple[str | None, str]:
 
 def resolve(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None) -> Perimeter:
     """EPCI of the candidacy in the release, every code that is not used being reported."""
-    fld = field_name
-    problems: list[Problem] = []
-    epci_order: list[str] = []
-    communes_given: dict[str, set[str]] = {}
-    partial_source = None
-
-    def add_epci(e: str, communes: set[str] | None = None):
-        if e not in epci_order:
-            epci_order.append(e)
-        if communes is not None:
-            communes_given.setdefault(e, set()).update(communes)
-
+    acc = _Resolution(ctx, field_name)
+    resolve_item = {"epci": acc.as_epci, "commune": acc.as_commune}.get(cand.kind, acc.as_ti)
     for item in cand.items:
-        code, row, cls = item.code, _row(item), classify(item.code)
-        if cand.kind == "epci":
-            if cls == "epci":
-                if code in ctx.communes_of_epci or code in ctx.counted_epci:
-                    add_epci(code)
-                else:
-                    problems.append(_unknown_epci(ctx, code, row, fld))
-            elif cls == "commune" and code in ctx.commune_epci:
-                e = ctx.commune_epci[code]
-                problems.append(Problem(
-                    "excluded", "commune_as_epci",
-                    f"{_prefix(row, fld)}« {code} » est un code commune ({ctx.label('commune', code) or 'commune'}), "
-                    f"pas un SIREN d'EPCI : son EPCI est {_named(ctx, 'epci', e)} ; utilisez ce SIREN (ou --communes "
-                    "pour une liste de communes) ; code ignoré", row=row, field=fld, value=code, suggestion=e))
-            elif cls == "commune":
-                cur, hint = _commune_hint(ctx, code)
-                problems.append(Problem(
-                    "excluded", "commune_as_epci",
-                    f"{_prefix(row, fld)}« {code} » a la forme d'un code commune, pas d'un SIREN d'EPCI, et n'est pas "
-                    f"une commune du COG {ctx.geography_vintage}{' (' + hint + ')' if hint else ''} ; code ignoré",
-                    row=row, field=fld, value=code, suggestion=ctx.commune_epci.get(cur) if cur else None))
-            elif cls == "ti":
-                problems.append(Problem(
-                    "excluded", "ti_as_epci",
-                    f"{_prefix(row, fld)}« {code} » est un identifiant de Territoire d'industrie, pas un SIREN "
-                    "d'EPCI : donnez-le avec --ti ; code ignoré", row=row, field=fld, value=code))
-        elif cand.kind == "commune":
-            if cls == "commune" and code in ctx.commune_epci:
-                add_epci(ctx.commune_epci[code], {code})
-            elif cls == "commune":
-                cur, hint = _commune_hint(ctx, code)
-                problems.append(Problem(
-                    "excluded", "unknown_commune",
-                    f"{_prefix(row, fld)}« {code} » n'est pas une commune du COG {ctx.geography_vintage} "
-                    f"(release {ctx.release_id}){' : ' + hint if hint else ''} ; code ignoré",
-                    row=row, field=fld, value=code, suggestion=cur))
-            elif cls == "epci":
-                known = code in ctx.communes_of_epci
-                problems.append(Problem(
-                    "excluded", "epci_as_commune",
-                    f"{_prefix(row, fld)}« {code} » est un SIREN{' d’EPCI (' + (ctx.label('epci', code) or '') + ')' if known else ''}"
-                    ", pas un code commune : donnez les EPCI avec --epci ; code ignoré", row=row, field=fld, value=code,
-                    suggestion=code if known else None))
-            else:
-                problems.append(Problem("excluded", "ti_as_commune",
-                                        f"{_prefix(row, fld)}« {code} » est un identifiant de Territoire d'industrie, "
-                                        "pas un code commune : donnez-le avec --ti ; code ignoré", row=row, field=fld,
-                                        value=code))
-        else:  # ti
-            if cls == "ti" and code in ctx.communes_of_ti:
-                partial_source = "ti"
-                for c in sorted(ctx.communes_of_ti[code]):
-                    if c in ctx.commune_epci:
-                        add_epci(ctx.commune_epci[c], {c})
-            elif cls == "ti":
-                n = len(ctx.communes_of_ti)
-                problems.append(Problem(
-                    "excluded", "unknown_ti",
-                    f"{_prefix(row, fld)}« {code} » n'est pas un Territoire d'industrie de la release {ctx.release_id} "
-                    f"({n} territoires connus, ex. {', '.join(sorted(ctx.communes_of_ti)[:3])}) ; code ignoré",
-                    row=row, field=fld, value=code))
-            else:
-                problems.append(Problem(
-                    "excluded", "not_a_ti", f"{_prefix(row, fld)}« {code} » n'est pas un identifiant de Territoire "
-                    "d'industrie (ti-NNNN) : donnez les EPCI avec --epci ou les communes avec --communes ; code ignoré",
-                    row=row, field=fld, value=code))
+        resolve_item(item.code, _row(item), classify(item.code))
+    return acc.perimeter()
 
-    members, partial = [], []
-    for e in epci_order:
-        if e not in ctx.counted_epci:
-            problems.append(Problem(
-                "excluded", "epci_not_in_release",
-                f"EPCI {_named(ctx, 'epci', e)} : du COG {ctx.geography_vintage} mais absent de la release "
-                f"{ctx.release_id} (données manquantes pour au moins une de ses communes) ; EPCI ignoré", value=e))
-            continue
-        members.append(e)
-        if e in communes_given:
-            n_all = len(ctx.communes_of_epci.get(e, []))
-            k = len(communes_given[e])
-            if k < n_all:
-                what = "du Territoire d'industrie" if partial_source == "ti" else "données"
-                partial.append({"epci": e, "label": ctx.label("epci", e), "communes_given": k, "communes_epci": n_all})
+
+class _Resolution:
+    """EPCI found so far (in order), the communes given for each, and the problems."""
+
+    def __init__(self, ctx: ReviewContext, fld: str | None):
+        self.ctx, self.fld = ctx, fld
+        self.problems: list[Problem] = []
+        self.epci_order: list[str] = []
+        self.communes_given: dict[str, set[str]] = {}
+        self.partial_source = None
+
+    def add_epci(self, e: str, communes: set[str] | None = None) -> None:
+        if e not in self.epci_order:
+            self.epci_order.append(e)
+        if communes is not None:
+            self.communes_given.setdefault(e, set()).update(communes)
+
+    def excluded(self, kind: str, text: str, row, code: str, suggestion=None) -> None:
+        self.problems.append(Problem("excluded", kind, text, row=row, field=self.fld, value=code,
+                                     suggestion=suggestion))
+
+    def as_epci(self, code: str, row, cls: str) -> None:
+        ctx, pre = self.ctx, _prefix(row, self.fld)
+        if cls == "epci":
+            if code in ctx.communes_of_epci or code in ctx.counted_epci:
+                self.add_epci(code)
+            else:
+                self.problems.append(_unknown_epci(ctx, code, row, self.fld))
+        elif cls == "commune" and code in ctx.commune_epci:
+            e = ctx.commune_epci[code]
+            self.excluded(
+                "commune_as_epci",
+                f"{pre}« {code} » est un code commune ({ctx.label('commune', code) or 'commune'}), "
+                f"pas un SIREN d'EPCI : son EPCI est {_named(ctx, 'epci', e)} ; utilisez ce SIREN (ou --communes "
+                "pour une liste de communes) ; code ignoré", row, code, e)
+        elif cls == "commune":
+            cur, hint = _commune_hint(ctx, code)
+            self.excluded(
+                "commune_as_epci",
+                f"{pre}« {code} » a la forme d'un code commune, pas d'un SIREN d'EPCI, et n'est pas "
+                f"une commune du COG {ctx.geography_vintage}{' (' + hint + ')' if hint else ''} ; code ignoré",
+                row, code, ctx.commune_epci.get(cur) if cur else None)
+        elif cls == "ti":
+            self.excluded(
+                "ti_as_epci",
+                f"{pre}« {code} » est un identifiant de Territoire d'industrie, pas un SIREN "
+                "d'EPCI : donnez-le avec --ti ; code ignoré", row, code)
+
+    def as_commune(self, code: str, row, cls: str) -> None:
+        ctx, pre = self.ctx, _prefix(row, self.fld)
+        if cls == "commune" and code in ctx.commune_epci:
+            self.add_epci(ctx.commune_epci[code], {code})
+        elif cls == "commune":
+            cur, hint = _commune_hint(ctx, code)
+            self.excluded(
+                "unknown_commune",
+                f"{pre}« {code} » n'est pas une commune du COG {ctx.geography_vintage} "
+                f"(release {ctx.release_id}){' : ' + hint if hint else ''} ; code ignoré", row, code, cur)
+        elif cls == "epci":
+            known = code in ctx.communes_of_epci
+            self.excluded(
+                "epci_as_commune",
+                f"{pre}« {code} » est un SIREN{' d’EPCI (' + (ctx.label('epci', code) or '') + ')' if known else ''}"
+                ", pas un code commune : donnez les EPCI avec --epci ; code ignoré", row, code,
+                code if known else None)
+        else:
+            self.excluded("ti_as_commune", f"{pre}« {code} » est un identifiant de Territoire d'industrie, "
+                          "pas un code commune : donnez-le avec --ti ; code ignoré", row, code)
+
+    def as_ti(self, code: str, row, cls: str) -> None:
+        ctx, pre = self.ctx, _prefix(row, self.fld)
+        if cls == "ti" and code in ctx.communes_of_ti:
+            self.partial_source = "ti"
+            for c in sorted(ctx.communes_of_ti[code]):
+                if c in ctx.commune_epci:
+                    self.add_epci(ctx.commune_epci[c], {c})
+        elif cls == "ti":
+            n = len(ctx.communes_of_ti)
+            self.excluded(
+                "unknown_ti",
+                f"{pre}« {code} » n'est pas un Territoire d'industrie de la release {ctx.release_id} "
+                f"({n} territoires connus, ex. {', '.join(sorted(ctx.communes_of_ti)[:3])}) ; code ignoré", row, code)
+        else:
+            self.excluded(
+                "not_a_ti", f"{pre}« {code} » n'est pas un identifiant de Territoire "
+                "d'industrie (ti-NNNN) : donnez les EPCI avec --epci ou les communes avec --communes ; code ignoré",
+                row, code)
+
+    def perimeter(self) -> Perimeter:
+        """Members counted in the release; EPCI given in part are counted whole (warned)."""
+        ctx, problems = self.ctx, self.problems
+        members, partial = [], []
+        for e in self.epci_order:
+            if e not in ctx.counted_epci:
                 problems.append(Problem(
-                    "warning", "partial_epci",
-                    f"EPCI {_named(ctx, 'epci', e)} : {k} commune(s) {what} sur {n_all} ; les comptes étant tenus par "
-                    "EPCI entiers, l'EPCI entier est compté", value=e))
-    return Perimeter(members=members, problems=problems, partial=partial)
+                    "excluded", "epci_not_in_release",
+                    f"EPCI {_named(ctx, 'epci', e)} : du COG {ctx.geography_vintage} mais absent de la release "
+                    f"{ctx.release_id} (données manquantes pour au moins une de ses communes) ; EPCI ignoré", value=e))
+                continue
+            members.append(e)
+            if e in self.communes_given:
+                n_all = len(ctx.communes_of_epci.get(e, []))
+                k = len(self.communes_given[e])
+                if k < n_all:
+                    what = "du Territoire d'industrie" if self.partial_source == "ti" else "données"
+                    partial.append({"epci": e, "label": ctx.label("epci", e), "communes_given": k,
+                                    "communes_epci": n_all})
+                    problems.append(Problem(
+                        "warning", "partial_epci",
+                        f"EPCI {_named(ctx, 'epci', e)} : {k} commune(s) {what} sur {n_all} ; les comptes étant tenus "
+                        "par EPCI entiers, l'EPCI entier est compté", value=e))
+        return Perimeter(members=members, problems=problems, partial=partial)
 
 
 def _components(members: list[str], pairs: set) -> list[list[str]]:
