@@ -327,12 +327,30 @@ def read_batch(path: Path) -> tuple[list[Candidacy], list[Problem]]:
         raise CandidacyFileError(f"{path.name} : fichier vide")
     sep = _sniff_separator(lines[first])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    header = None
-    header_line = 0
+    header, header_line = None, 0
     for row in reader:
         if any(c.strip() for c in row):
             header, header_line = row, reader.line_num
             break
+    cols, code_roles = _batch_columns(path, header, header_line, problems)
+    groups = _batch_groups(path, reader, header, cols, code_roles, sep, problems)
+    candidacies = []
+    for g in groups.values():
+        kinds = list(g["codes"])
+        extra: list[Problem] = list(g["problems"])
+        kind = kinds[0] if kinds else code_roles[0]
+        if len(kinds) > 1:
+            extra.append(Problem("warning", "mixed_kinds", f"dossier {g['dossier'] or g['name']} : codes de plusieurs "
+                                 f"types ({', '.join(kinds)}) ; seuls les {KIND_LABELS[kind]} sont gardés"))
+        cand = build_candidacy(g["name"], kind, g["codes"].get(kind, []), dossier=g["dossier"],
+                               source=f"{path.name}", field_name=header[cols[kind]], problems=extra)
+        cand.rows = sorted(set(g["rows"]))
+        candidacies.append(cand)
+    return candidacies, problems
+
+
+def _batch_columns(path: Path, header: list[str], header_line: int, problems: list[Problem]):
+    """Role -> column index from the header's aliases, and the code columns present."""
     folded = [_fold(h) for h in header]
     cols: dict[str, int] = {}
     for role, aliases in COLUMN_ALIASES.items():
@@ -352,6 +370,12 @@ def read_batch(path: Path) -> tuple[list[Candidacy], list[Problem]]:
         problems.append(Problem("warning", "several_code_columns",
                                 f"{path.name} : plusieurs colonnes de codes ({', '.join(header[cols[k]] for k in code_roles)})"
                                 " ; chaque ligne utilise la première non vide"))
+    return cols, code_roles
+
+
+def _batch_groups(path: Path, reader, header: list[str], cols: dict, code_roles: list[str], sep: str,
+                  problems: list[Problem]) -> dict[str, dict]:
+    """Rows grouped by dossier (else name): codes per kind, rows, and each group's problems."""
     groups: dict[str, dict] = {}
     n_rows = 0
     for row in reader:
@@ -395,16 +419,4 @@ def read_batch(path: Path) -> tuple[list[Candidacy], list[Problem]]:
             continue
         for c in split_codes(row[cols[kind]]):
             g["codes"].setdefault(kind, []).append((c, line))
-    candidacies = []
-    for g in groups.values():
-        kinds = list(g["codes"])
-        extra: list[Problem] = list(g["problems"])
-        kind = kinds[0] if kinds else code_roles[0]
-        if len(kinds) > 1:
-            extra.append(Problem("warning", "mixed_kinds", f"dossier {g['dossier'] or g['name']} : codes de plusieurs "
-                                 f"types ({', '.join(kinds)}) ; seuls les {KIND_LABELS[kind]} sont gardés"))
-        cand = build_candidacy(g["name"], kind, g["codes"].get(kind, []), dossier=g["dossier"],
-                               source=f"{path.name}", field_name=header[cols[kind]], problems=extra)
-        cand.rows = sorted(set(g["rows"]))
-        candidacies.append(cand)
-    return candidacies, problems
+    return groups
