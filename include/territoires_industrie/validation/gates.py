@@ -419,7 +419,7 @@ def report_checks(dataset: str, context: dict, settings) -> list[dict]:
 # --------------------------------------------------------------------------- the gate
 def gate(dataset: str, df: pd.DataFrame, *, settings, vintage: str, context: dict | None = None) -> GateResult:
     """Validate one batch; raise :class:`HardGateFailed` on a hard failure (see module doc)."""
-    from . import drift, quarantine, render, status
+    from . import quarantine
     from .gx_custom import register_reference_sets as register
     from .suites import DATASETS, build_references
 
@@ -447,29 +447,8 @@ def gate(dataset: str, df: pd.DataFrame, *, settings, vintage: str, context: dic
         checks += context["stream"].get("checks", [])
     checks += report_checks(dataset, context, settings)
 
-    # soft gate: drift against the previous vintage
-    try:
-        metrics = spec.metrics(df, context)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # e.g. a required column is missing
-        log.warning("validation %s %s: drift metrics not computed (%s)", dataset, vintage, exc)
-        metrics = {}
-    previous = drift.previous_metrics(settings.validation_dir, dataset, vintage)
-    drift_info = {"previous_vintage": previous.get("vintage") if previous else None,
-                  "threshold_pct": knob(settings, "validation_drift_pct"),
-                  "rowcount_threshold_pct": knob(settings, "validation_rowcount_pct")}
-    drift_frame = drift.compare(metrics, previous.get("metrics") if previous else None, spec.drift_min_base)
-    if previous and len(drift_frame):
-        dchecks, _ = run_suite(f"{dataset}_drift", drift_frame,
-                               drift.drift_suite(dataset, drift_info["threshold_pct"], drift_info["rowcount_threshold_pct"],
-                                                 previous["vintage"]))
-        for c in dchecks:
-            idx = c.pop("_index", None) or []
-            c["sample"] = jsonable(drift_frame.loc[idx[:SAMPLE_SIZE], ["metric", "key", "previous", "current",
-                                                                        "change_pct"]].to_dict("records"))
-        checks += dchecks
-        drift_info["compared"] = int(len(drift_frame))
-        drift_info["table"] = jsonable(drift_frame.sort_values("change_pct", key=lambda s: -s.abs()).head(50)
-                                       .to_dict("records"))
+    metrics, drift_info, dchecks = _drift(dataset, df, spec, context, settings, vintage)
+    checks += dchecks
 
     hard = [c for c in checks if not c["success"] and c["severity"] == "hard"]
     soft = [c for c in checks if not c["success"] and c["severity"] == "soft"]
@@ -492,15 +471,7 @@ def gate(dataset: str, df: pd.DataFrame, *, settings, vintage: str, context: dic
         "stream": jsonable({k: v for k, v in (context.get("stream") or {}).items() if k not in ("checks", "quarantine")}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    paths = {"result": folder / "result.json", "html": folder / "report.html", "metrics": folder / "metrics.json"}
-    result["paths"] = {k: str(v) for k, v in paths.items()}
-    storage.write_json(paths["metrics"], {"dataset": dataset, "vintage": vintage, "status": state,
-                                          "metrics": jsonable(metrics)})
-    storage.write_json(paths["result"], result)
-    storage.atomic_write_text(paths["html"], render.gate_page(result))
-    status.set_latest(settings.validation_dir, dataset, vintage)
-    storage.atomic_write_text(Path(settings.validation_dir) / "index.html",
-                              render.index_page(status.latest_status(settings)))
+    paths = _write_result(folder, result, metrics, settings)
 
     gr = GateResult(dataset, vintage, state, hard_failures=hard, soft_failures=soft, result_path=str(paths["result"]),
                     html_path=str(paths["html"]), quarantine_path=q.get("parquet"), quarantine_rows=q.get("rows", 0),
@@ -516,6 +487,52 @@ def gate(dataset: str, df: pd.DataFrame, *, settings, vintage: str, context: dic
         raise HardGateFailed(dataset, vintage, hard, paths["result"], paths["html"],
                              Path(q["parquet"]) if q.get("parquet") else None)
     return gr
+
+
+def _drift(dataset: str, df: pd.DataFrame, spec, context: dict, settings, vintage: str) -> tuple[dict, dict, list]:
+    """Soft gate: this batch's metrics against the previous vintage's (metrics, info, checks)."""
+    from . import drift
+
+    try:
+        metrics = spec.metrics(df, context)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # e.g. a required column is missing
+        log.warning("validation %s %s: drift metrics not computed (%s)", dataset, vintage, exc)
+        metrics = {}
+    previous = drift.previous_metrics(settings.validation_dir, dataset, vintage)
+    drift_info = {"previous_vintage": previous.get("vintage") if previous else None,
+                  "threshold_pct": knob(settings, "validation_drift_pct"),
+                  "rowcount_threshold_pct": knob(settings, "validation_rowcount_pct")}
+    drift_frame = drift.compare(metrics, previous.get("metrics") if previous else None, spec.drift_min_base)
+    dchecks: list = []
+    if previous and len(drift_frame):
+        dchecks, _ = run_suite(f"{dataset}_drift", drift_frame,
+                               drift.drift_suite(dataset, drift_info["threshold_pct"], drift_info["rowcount_threshold_pct"],
+                                                 previous["vintage"]))
+        for c in dchecks:
+            idx = c.pop("_index", None) or []
+            c["sample"] = jsonable(drift_frame.loc[idx[:SAMPLE_SIZE], ["metric", "key", "previous", "current",
+                                                                        "change_pct"]].to_dict("records"))
+        drift_info["compared"] = int(len(drift_frame))
+        drift_info["table"] = jsonable(drift_frame.sort_values("change_pct", key=lambda s: -s.abs()).head(50)
+                                       .to_dict("records"))
+    return metrics, drift_info, dchecks
+
+
+def _write_result(folder: Path, result: dict, metrics: dict, settings) -> dict:
+    """result.json, report.html and metrics.json of the batch, then the validation index."""
+    from . import render, status
+
+    dataset, vintage, state = result["dataset"], result["vintage"], result["status"]
+    paths = {"result": folder / "result.json", "html": folder / "report.html", "metrics": folder / "metrics.json"}
+    result["paths"] = {k: str(v) for k, v in paths.items()}
+    storage.write_json(paths["metrics"], {"dataset": dataset, "vintage": vintage, "status": state,
+                                          "metrics": jsonable(metrics)})
+    storage.write_json(paths["result"], result)
+    storage.atomic_write_text(paths["html"], render.gate_page(result))
+    status.set_latest(settings.validation_dir, dataset, vintage)
+    storage.atomic_write_text(Path(settings.validation_dir) / "index.html",
+                              render.index_page(status.latest_status(settings)))
+    return paths
 
 
 def _gx_version() -> str | None:
