@@ -77,7 +77,7 @@ class Report:
     lps: int = 0
     seconds: float = 0.0
     widened: int = 0
-    mirrored: int = 0
+    mirrored: int = 0  # directions protected by an earlier deviation, scaled (no LP)
     unprotectable: list = field(default_factory=list)
 
 
@@ -247,17 +247,48 @@ def _deviation(st, quantities, pairs, models, cost, k, i, step, rep):
     return None, m
 
 
-def _reversible(quantities, pairs, cells, dev) -> bool:
-    """Whether ``-dev`` is a deviation too: counts stay non-negative, cell inequalities hold
-    (additivity is linear, so it holds for ``-dev`` as for ``dev``)."""
-    for k, q in enumerate(quantities):
-        if (dev[k] > np.nan_to_num(q.value[cells]) + _EPS).any():
-            return False
-    for small, big in pairs:
-        slack = np.nan_to_num(quantities[big].value[cells]) - np.nan_to_num(quantities[small].value[cells])
-        if (-(dev[small] - dev[big]) > slack + _EPS).any():
-            return False
-    return True
+class _Deviations:
+    """Deviations found so far (each one only moves cells that are hidden since). A multiple of
+    one of them that moves cell ``i`` by ``step`` while keeping every count non-negative and
+    every cell inequality true protects ``i`` in that direction without a new LP (the reverse
+    of a cell's own upward deviation often protects its downward side, a sibling's often
+    protects it)."""
+
+    RECENT = 20  # deviations tried per cell, newest first
+
+    def __init__(self, x: np.ndarray, pairs):
+        self.x, self.pairs = x, list(pairs)
+        self.items: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.touching: dict[tuple[int, int], list[int]] = {}
+
+    def add(self, ks: np.ndarray, cells: np.ndarray, vals: np.ndarray) -> None:
+        j = len(self.items)
+        self.items.append((ks, cells, vals))
+        for k, c in zip(ks.tolist(), cells.tolist(), strict=True):
+            self.touching.setdefault((k, c), []).append(j)
+
+    def covers(self, k: int, i: int, step: float) -> bool:
+        for j in reversed(self.touching.get((k, i), [])[-self.RECENT:]):
+            ks, cells, vals = self.items[j]
+            d = vals[(ks == k) & (cells == i)][0]
+            s = step / d
+            if (self.x[ks, cells] + s * vals < -_EPS).any():
+                continue
+            if self._pairs_hold(ks, cells, vals, s):
+                return True
+        return False
+
+    def _pairs_hold(self, ks, cells, vals, s: float) -> bool:
+        for small, big in self.pairs:
+            touched = np.unique(cells[(ks == small) | (ks == big)])
+            if not len(touched):
+                continue
+            moves = {(int(k), int(c)): float(v) for k, c, v in zip(ks, cells, vals, strict=True)}
+            ds = np.array([moves.get((small, int(c)), 0.0) for c in touched])
+            db = np.array([moves.get((big, int(c)), 0.0) for c in touched])
+            if (self.x[small, touched] + s * ds > self.x[big, touched] + s * db + _EPS).any():
+                return False
+        return True
 
 
 def suppress(st: Structure, quantities: list[Quantity], status: dict[str, np.ndarray],
@@ -288,14 +319,15 @@ def suppress(st: Structure, quantities: list[Quantity], status: dict[str, np.nda
         prim = np.flatnonzero(np.isin(out[q.family], (secrecy.FREQUENCY, secrecy.DOMINANCE)))
         todo += [(k, i) for i in prim]
     todo.sort(key=lambda t: (-np.nan_to_num(quantities[t[0]].value[t[1]]), t[0], t[1]))
+    x = np.stack([np.nan_to_num(q.value.astype("float64")) for q in quantities])
+    saved = _Deviations(x, pairs)
     for k, i in todo:
         v = float(np.nan_to_num(quantities[k].value[i]))
         p = float(protection(v))
-        mirrored = None
         for step in (p, -min(p, v)):
             if step == 0:
                 continue
-            if mirrored is not None:  # the upward deviation reversed also moves the cell down
+            if saved.covers(k, i, step):  # an earlier deviation, scaled, already moves the cell by step
                 rep.mirrored += 1
                 continue
             y, m = _deviation(st, quantities, pairs, models, cost, k, i, step, rep)
@@ -303,9 +335,9 @@ def suppress(st: Structure, quantities: list[Quantity], status: dict[str, np.nda
                 rep.unprotectable.append((quantities[k].name, st.keys[i], step))
                 continue
             dev = y[:, 0, :] - y[:, 1, :]
-            if step > 0 and v > 0 and _reversible(quantities, pairs, m.cells, dev * (min(p, v) / p)):
-                mirrored = dev
             moved = np.abs(dev) > _EPS
+            saved.add(*[np.concatenate(a) for a in zip(*[
+                (np.full(int(moved[kk].sum()), kk), m.cells[moved[kk]], dev[kk][moved[kk]]) for kk in range(nq)])])
             for kk in range(nq):
                 cells = m.cells[moved[kk]]
                 fam = quantities[kk].family
