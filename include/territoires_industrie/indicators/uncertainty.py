@@ -99,6 +99,44 @@ def _scaled_ranks(d: np.ndarray) -> np.ndarray:
     return r
 
 
+
+def _domain_draws(prepared: dict, variants: list, dom_idx: list, u: int, n_cols: int, config: MCConfig,
+                  rng) -> np.ndarray:
+    """Domain scores (draws, territories, 4) of one chunk: each draw's variant of the values,
+    with count noise, averaged within each domain over the indicators present."""
+    m = len(variants)
+    z = np.empty((m, u, n_cols))
+    mask = np.empty((m, u, n_cols), bool)
+    for i, key in enumerate(variants):
+        zz, sz, lo, hi, mk = prepared[key]
+        if config.count_noise:
+            zz = np.clip(zz + sz * rng.standard_normal(zz.shape), lo, hi)
+        z[i], mask[i] = zz, mk
+    z = np.where(mask, z, 0.0)
+    return np.stack([z[:, :, ix].sum(axis=2) / np.maximum(mask[:, :, ix].sum(axis=2), 1) if len(ix) else
+                     np.zeros((m, u)) for ix in dom_idx], axis=2)
+
+
+def _scores(d: np.ndarray, ww: np.ndarray, meth: np.ndarray) -> np.ndarray:
+    """Composite of each draw with its normalisation method (0 ranks + exponential, 1 z-scores,
+    2 min-max + geometric mean) and its weights."""
+    s = np.empty(d.shape[:2])
+    if (meth == 0).any():
+        sel = meth == 0
+        s[sel] = (exp_transform(_scaled_ranks(d[sel])) * ww[sel]).sum(axis=2)
+    if (meth == 1).any():
+        sel = meth == 1
+        dd = d[sel]
+        sd = dd.std(axis=1, keepdims=True)
+        s[sel] = (((dd - dd.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)) * ww[sel]).sum(axis=2)
+    if (meth == 2).any():
+        sel = meth == 2
+        dd = d[sel]
+        mn, mx = dd.min(axis=1, keepdims=True), dd.max(axis=1, keepdims=True)
+        mm = 0.01 + 0.99 * (dd - mn) / np.where(mx > mn, mx - mn, 1.0)
+        s[sel] = (np.log(mm) * ww[sel]).sum(axis=2)
+    return s
+
 def monte_carlo(
     variants: dict[tuple[bool, bool], tuple[pd.DataFrame, pd.DataFrame | None]],
     domain_of: dict[str, str],
@@ -139,35 +177,8 @@ def monte_carlo(
     ranks = np.empty((m_total, u), dtype=np.int32)
     for start in range(0, m_total, config.chunk):
         stop = min(start + config.chunk, m_total)
-        m = stop - start
-        z = np.empty((m, u, len(cols)))
-        mask = np.empty((m, u, len(cols)), bool)
-        for i in range(m):
-            zz, sz, lo, hi, mk = prepared[variant_of[start + i]]
-            if config.count_noise:
-                zz = np.clip(zz + sz * rng.standard_normal(zz.shape), lo, hi)
-            z[i], mask[i] = zz, mk
-        z = np.where(mask, z, 0.0)
-        d = np.stack([z[:, :, ix].sum(axis=2) / np.maximum(mask[:, :, ix].sum(axis=2), 1) if len(ix) else
-                      np.zeros((m, u)) for ix in dom_idx], axis=2)  # (m, U, 4)
-        ww = w[start:stop][:, None, :]
-        s = np.empty((m, u))
-        meth = method[start:stop]
-        if (meth == 0).any():
-            sel = meth == 0
-            s[sel] = (exp_transform(_scaled_ranks(d[sel])) * ww[sel]).sum(axis=2)
-        if (meth == 1).any():
-            sel = meth == 1
-            dd = d[sel]
-            sd = dd.std(axis=1, keepdims=True)
-            s[sel] = (((dd - dd.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)) * ww[sel]).sum(axis=2)
-        if (meth == 2).any():
-            sel = meth == 2
-            dd = d[sel]
-            mn, mx = dd.min(axis=1, keepdims=True), dd.max(axis=1, keepdims=True)
-            mm = 0.01 + 0.99 * (dd - mn) / np.where(mx > mn, mx - mn, 1.0)
-            s[sel] = (np.log(mm) * ww[sel]).sum(axis=2)
-        ranks[start:stop] = _ranks_desc(s)
+        d = _domain_draws(prepared, variant_of[start:stop], dom_idx, u, len(cols), config, rng)
+        ranks[start:stop] = _ranks_desc(_scores(d, w[start:stop][:, None, :], method[start:stop]))
 
     ref = np.asarray(ref_rank, dtype="float64")
     k10, k20 = int(np.ceil(0.10 * u)), int(np.ceil(0.20 * u))
