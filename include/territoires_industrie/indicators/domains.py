@@ -259,8 +259,19 @@ def compute_indicators(df: pd.DataFrame, national: pd.Series | dict, base: str =
 
     ``base="alt"`` computes the A domain with the alternative base year (``*_b`` counts).
     """
-    sfx = "_b" if base == "alt" else ""
     out = pd.DataFrame(index=df.index)
+    _domain_a(df, out, "_b" if base == "alt" else "")
+    if base == "alt":
+        return out
+    _domain_b(df, out)
+    u_map = _domain_c(df, out)
+    _domain_d(df, out)
+    _context(df, out, national, u_map)
+    return out
+
+
+def _domain_a(df: pd.DataFrame, out: pd.DataFrame, sfx: str) -> None:
+    """A. industrial-employment decline (shift-share), on the base year of ``sfx``."""
     j1 = df["jobs_ind_t1"].astype("float64")
     j0 = df["jobs_ind_t0" + sfx].astype("float64")
     delta = j1 - j0
@@ -282,9 +293,10 @@ def compute_indicators(df: pd.DataFrame, national: pd.Series | dict, base: str =
     for k in ("a1_ind_jobs_decline", "a2_local_effect", "a3_industry_mix"):
         out[f"reliable__{k}"] = rel_a & out[k].notna()
         out[f"n_units__{k}"] = n_ind
-    if base == "alt":
-        return out
 
+
+def _domain_b(df: pd.DataFrame, out: pd.DataFrame) -> None:
+    """B. erosion of the industrial fabric: net closures, large-establishment loss, concentration."""
     s = df["flow_stock_t0"].astype("float64")
     out["flow_net_closures"] = df["flow_closures"] - df["flow_creations"]
     out["b1_net_closure_rate"] = _ratio(out["flow_net_closures"], s)
@@ -303,6 +315,9 @@ def compute_indicators(df: pd.DataFrame, national: pd.Series | dict, base: str =
     out["reliable__b3_concentration_class"] = (df["band_n"] >= 10) & out["b3_concentration"].notna()
     out["n_units__b3_concentration_class"] = df["band_n"]
 
+
+def _domain_c(df: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
+    """C. distance from employment; returns the mapped unemployment rate (a share)."""
     ar = df["active_rated"].astype("float64")
     u_map = df["unemployed_est"] / ar.where(ar > 0)
     u_rp = df["chom_rp_rated"] / ar.where(ar > 0)
@@ -316,7 +331,11 @@ def compute_indicators(df: pd.DataFrame, national: pd.Series | dict, base: str =
     out["var__c2_non_employment_25_54"] = 1e4 * p * (1 - p) / df["pop_2554"].where(df["pop_2554"] > 0)
     out["reliable__c2_non_employment_25_54"] = (df["pop_2554"] >= 500) & out["c2_non_employment_25_54"].notna()
     out["c3_unemployment_change_2y"] = _ratio(df["unemployed_change"], df["active_rated_prev"])
+    return u_map
 
+
+def _domain_d(df: pd.DataFrame, out: pd.DataFrame) -> None:
+    """D. territorial decline, and the (count-free) variances of C1, C3, D1, D2."""
     out["population_delta"] = df["population"] - df["population_t0"]
     out["emplt_delta"] = df["emplt_t1"] - df["emplt_t0"]
     out["d1_population_decline"] = -_ratio(out["population_delta"], df["population_t0"])
@@ -325,12 +344,15 @@ def compute_indicators(df: pd.DataFrame, national: pd.Series | dict, base: str =
         out[f"var__{k}"] = 0.0
         out[f"reliable__{k}"] = out[k].notna()
 
+
+def _context(df: pd.DataFrame, out: pd.DataFrame, national, u_map: pd.Series) -> None:
+    """Context gates and counts (not scored)."""
+    j0 = df["jobs_ind_t0"].astype("float64")
     nat = national if isinstance(national, pd.Series) else pd.Series(national)
     nat_share = float(nat["jobs_ind_t1"]) / float(nat["jobs_total_t1"]) if float(nat["jobs_total_t1"]) > 0 else np.nan
     out["ind_share"] = _ratio(df["jobs_ind_t1"], df["jobs_total_t1"])
     out["ind_lq"] = out["ind_share"] / 100.0 / nat_share
     out["jobs_ind"] = df["jobs_ind_t1"]
     out["jobs_total"] = df["jobs_total_t1"]
-    out["jobs_ind_change_5y"] = _ratio(delta, j0)
+    out["jobs_ind_change_5y"] = _ratio(out["jobs_ind_delta"], j0)
     out["unemployment_rate"] = 100.0 * u_map
-    return out
