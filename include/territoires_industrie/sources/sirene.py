@@ -626,6 +626,40 @@ class _ExtractWriter:
         self.writer.close()
 
 
+def _stream(path: Path, agg, extract, report: StockParseReport, on_batch, progress_every: int, t0: float) -> None:
+    """Feed the stock to the aggregator (and the industrial extract) in groups of ~100k rows,
+    logging progress every ``progress_every`` rows."""
+    group: list[pa.RecordBatch] = []
+    group_rows = 0
+    next_log = progress_every
+
+    def process() -> None:
+        table = pa.Table.from_batches(group)
+        ind = agg.add(table)
+        if extract is not None:
+            extract.add(table, ind)
+        group.clear()
+
+    for batch in iter_stock_batches(path):
+        if report.rows == 0:
+            report.columns_read = list(batch.schema.names)
+        if on_batch is not None:
+            on_batch(batch)
+        group.append(batch)
+        group_rows += batch.num_rows
+        report.rows += batch.num_rows
+        if group_rows >= _GROUP_ROWS:  # amortise per-call costs over ~100k rows
+            process()
+            group_rows = 0
+        if report.rows >= next_log:
+            el = time.perf_counter() - t0
+            log.info("%s: %s rows parsed, %.0f rows/s, peak RSS %s MB", path.name, f"{report.rows:,}",
+                     report.rows / max(el, 1e-9), _peak_rss_mb())
+            next_log += progress_every
+    if group:
+        process()
+
+
 def aggregate_stock(
     path: Path,
     known_communes: set[str],
@@ -655,37 +689,9 @@ def aggregate_stock(
     report = StockParseReport(file=path.name)
     t0 = time.perf_counter()
     agg = _StockAggregator(path.name)
-    next_log = progress_every
     with contextlib.ExitStack() as stack:
         extract = _ExtractWriter(industrial_extract, stack) if industrial_extract is not None else None
-        group: list[pa.RecordBatch] = []
-        group_rows = 0
-
-        def process() -> None:
-            table = pa.Table.from_batches(group)
-            ind = agg.add(table)
-            if extract is not None:
-                extract.add(table, ind)
-            group.clear()
-
-        for batch in iter_stock_batches(path):
-            if report.rows == 0:
-                report.columns_read = list(batch.schema.names)
-            if on_batch is not None:
-                on_batch(batch)
-            group.append(batch)
-            group_rows += batch.num_rows
-            report.rows += batch.num_rows
-            if group_rows >= _GROUP_ROWS:  # amortise per-call costs over ~100k rows
-                process()
-                group_rows = 0
-            if report.rows >= next_log:
-                el = time.perf_counter() - t0
-                log.info("%s: %s rows parsed, %.0f rows/s, peak RSS %s MB", path.name, f"{report.rows:,}",
-                         report.rows / max(el, 1e-9), _peak_rss_mb())
-                next_log += progress_every
-        if group:
-            process()
+        _stream(path, agg, extract, report, on_batch, progress_every, t0)
         if report.rows == 0:
             raise SireneFileError(f"{path.name}: no data rows (header only or empty file)")
         if extract is not None:
