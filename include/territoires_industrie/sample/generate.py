@@ -634,6 +634,34 @@ def _headcount_in_band(rng: np.random.Generator, tranche: np.ndarray) -> np.ndar
 
 
 def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generator, scale: float) -> dict:
+    """Every establishment of the sample and its life, drawn phase by phase (the random stream
+    is consumed in the same order as ever: same seed, same files)."""
+    (N, com, epci, dep, foreign, ind_idx, w_ind, oth_idx, w_oth, is_ind, code, division,
+     section) = _placement_and_activity(terr, naf, rng, scale)
+    emp_type, creation, closure, closed, end = _careers(terr, rng, N, epci, is_ind, code, division, section)
+    (stock_old, switch08, switch08_empty, old_nom, emp_start, emp_stop, old_blank, final_emp, employer_now,
+     hi) = _employer_periods(rng, N, creation, closure, closed, end, emp_type)
+    has_ac, ape_change, old_code = _ape_changes(rng, N, creation, hi, stock_old, code, is_ind, ind_idx, w_ind,
+                                                oth_idx, w_oth)
+    ens1, ens2, ens3, denom, old_ens, ens_change = _names(rng, N, closed, creation, hi)
+    tranche, w_com, base = _sizes(terr, rng, N, com, closed, employer_now, emp_type, is_ind)
+    annee = _large_plants(terr, naf, rng, scale, N, epci, foreign, is_ind, employer_now, tranche, w_com, base, code,
+                          old_code, creation, emp_start, has_ac, ape_change)
+
+    return dict(
+        N=N, com=com, epci=epci, dep=dep, foreign=foreign, is_ind=is_ind, code=code, old_code=old_code,
+        section=section, creation=creation, closure=closure, closed=closed, stock_old=stock_old,
+        old_nom=old_nom, switch08=switch08, switch08_empty=switch08_empty, emp_type=emp_type,
+        emp_start=emp_start, emp_stop=emp_stop, old_blank=old_blank, final_emp=final_emp, ape_change=ape_change,
+        ens1=ens1, ens2=ens2, ens3=ens3, denom=denom, old_ens=old_ens, ens_change=ens_change,
+        tranche=tranche, annee=annee, base=base, employer_now=employer_now,
+    )
+
+
+
+
+def _placement_and_activity(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generator, scale: float):
+    """Number of establishments per commune, their commune / EPCI / département, activity."""
     sel = terr.communes
     n_per = rng.poisson(55.0 * scale * sel["w"].to_numpy())
     N = int(n_per.sum())
@@ -658,6 +686,11 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
         code[m] = rng.choice(oth_idx, size=int(m.sum()), p=w_oth / w_oth.sum())
     section = naf["section"].to_numpy()[code]
 
+    return N, com, epci, dep, foreign, ind_idx, w_ind, oth_idx, w_oth, is_ind, code, division, section
+
+
+def _careers(terr: _Territory, rng: np.random.Generator, N: int, epci, is_ind, code, division, section):
+    """Employer type, creation and closure (declining EPCI: extra industrial closures 2021-2026)."""
     # employer career type: employer-type units have a stationary life (creations spread
     # over 1950-2026, long lives) so the number of employers per year is stable; the mass
     # of recent creations (micro-entrepreneurs) never employs anybody.
@@ -679,6 +712,11 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
     closure = np.where(closed, closure, FAR)
     end = np.where(closed, closure, LAST_DAY + 1)
 
+    return emp_type, creation, closure, closed, end
+
+
+def _employer_periods(rng: np.random.Generator, N: int, creation, closure, closed, end, emp_type):
+    """Nomenclature of old closed units and the employer periods of employer-type units."""
     # nomenclature of old closed units
     stock_old = closed & (closure < D2008) & (rng.random(N) < 0.45)
     switch08 = ~stock_old & (creation < D2008) & (closure > D2008) & (rng.random(N) < 0.6)
@@ -698,6 +736,13 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
     employer_now = ~closed & emp_type & (emp_start <= LAST_DAY) & (emp_stop > LAST_DAY)
     hi = end - 30
 
+    return (stock_old, switch08, switch08_empty, old_nom, emp_start, emp_stop, old_blank, final_emp, employer_now,
+            hi)
+
+
+def _ape_changes(rng: np.random.Generator, N: int, creation, hi, stock_old, code, is_ind, ind_idx, w_ind, oth_idx,
+                 w_oth):
+    """Changes of main activity (within the same group: industrial stays industrial)."""
     # APE change (same group: industrial stays industrial)
     lo_a = np.maximum(creation, D2008) + 180
     has_ac = ~stock_old & (rng.random(N) < 0.06) & (hi - lo_a > 365)
@@ -710,6 +755,11 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
     has_ac &= old_code != code
     ape_change = np.where(has_ac, ape_change, FAR)
 
+    return has_ac, ape_change, old_code
+
+
+def _names(rng: np.random.Generator, N: int, closed, creation, hi):
+    """Enseignes and dénominations usuelles, and their changes."""
     # enseigne / dénomination usuelle
     ens_pool = np.array(ENSEIGNES, dtype=object)
     ens1 = np.where(rng.random(N) < np.where(closed, 0.10, 0.20), ens_pool[rng.integers(0, len(ens_pool), N)], "").astype(object)
@@ -722,6 +772,11 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
     has_sc &= old_ens != ens1
     ens_change = np.where(has_sc, ens_change, FAR)
 
+    return ens1, ens2, ens3, denom, old_ens, ens_change
+
+
+def _sizes(terr: _Territory, rng: np.random.Generator, N: int, com, closed, employer_now, emp_type, is_ind):
+    """Size bands of current employers and headcounts (current and past employers)."""
     # size: tranche (current employers), headcount 2025 / base size of past employers
     tranche = np.where(rng.random(N) < 0.75, "NN", "").astype(object)
     tranche[closed] = np.where(rng.random(int(closed.sum())) < 0.6, "NN", "")
@@ -735,6 +790,13 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
     past = ~employer_now & emp_type
     base[past] = _headcount_in_band(rng, _draw_tranche(rng, int(past.sum()), is_ind[past], allow_zero=False))
 
+    return tranche, w_com, base
+
+
+def _large_plants(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generator, scale: float, N: int, epci, foreign,
+                  is_ind, employer_now, tranche, w_com, base, code, old_code, creation, emp_start, has_ac, ape_change):
+    """A few large industrial establishments (dominance cases), one very large; arrays are
+    updated in place. Returns the year of each size band."""
     # a few large industrial establishments (dominance cases), one very large
     cand = np.flatnonzero(employer_now & is_ind & ~foreign)
     large_epci = np.unique(epci[cand])
@@ -759,14 +821,7 @@ def _establishments(terr: _Territory, naf: pd.DataFrame, rng: np.random.Generato
         base[big] = _headcount_in_band(rng, tranche[big])
     annee = np.where(np.isin(tranche, ["NN", ""]), "", rng.choice(np.array(["2021", "2022", "2023"], dtype=object), size=N, p=[.15, .25, .6])).astype(object)
 
-    return dict(
-        N=N, com=com, epci=epci, dep=dep, foreign=foreign, is_ind=is_ind, code=code, old_code=old_code,
-        section=section, creation=creation, closure=closure, closed=closed, stock_old=stock_old,
-        old_nom=old_nom, switch08=switch08, switch08_empty=switch08_empty, emp_type=emp_type,
-        emp_start=emp_start, emp_stop=emp_stop, old_blank=old_blank, final_emp=final_emp, ape_change=ape_change,
-        ens1=ens1, ens2=ens2, ens3=ens3, denom=denom, old_ens=old_ens, ens_change=ens_change,
-        tranche=tranche, annee=annee, base=base, employer_now=employer_now,
-    )
+    return annee
 
 
 def _old_codes(naf: pd.DataFrame, code: np.ndarray, nom: np.ndarray, rng: np.random.Generator) -> np.ndarray:
