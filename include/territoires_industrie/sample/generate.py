@@ -936,6 +936,8 @@ def _fallback_centre(dep: str) -> tuple[float, float]:
 
 
 def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, ids, rng: np.random.Generator) -> pd.DataFrame:
+    """The 54 columns of StockEtablissement, one row per establishment, in SIRET order (the
+    random stream is consumed in the same order as ever: same seed, same file)."""
     N = E["N"]
     siren, nic, siret, siege = ids
     sel = terr.communes
@@ -947,7 +949,51 @@ def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, 
     closed = E["closed"]
     active = ~closed
 
-    # commune-level address attributes
+    postal_c, libcom_c, cx, cy = _commune_addresses(sel, rng)
+    (code_commune, postal, libcom, pays, libpays, libcom_etr, numero, indice, dernier, type_voie, libvoie, complement,
+     distrib, cedex, lib_cedex, ident, lx, ly) = _addresses(E, rng, N, sel, com, foreign, closed, postal_c, libcom_c,
+                                                           cx, cy)
+    statut, nd, ens1 = _diffusion(E, rng, N, foreign, lastp, (numero, type_voie, libvoie, ident, lx, ly),
+                                  (indice, dernier, complement))
+    ape, nom, naf25, rm_code = _activity_columns(E, naf, rng, N, lastp, active)
+    last_start, ddt = _last_processing(rng, N, lastp, active)
+
+    empty = np.full(N, "", dtype=object)
+    data = {
+        "siren": siren, "nic": nic, "siret": siret, "statutDiffusionEtablissement": statut,
+        "dateCreationEtablissement": _dates(E["creation"]), "trancheEffectifsEtablissement": E["tranche"],
+        "anneeEffectifsEtablissement": E["annee"], "activitePrincipaleRegistreMetiersEtablissement": rm_code,
+        "dateDernierTraitementEtablissement": ddt, "etablissementSiege": np.where(siege, "true", "false").astype(object),
+        "nombrePeriodesEtablissement": n_periods.astype(str).astype(object), "complementAdresseEtablissement": complement,
+        "numeroVoieEtablissement": numero, "indiceRepetitionEtablissement": indice,
+        "dernierNumeroVoieEtablissement": dernier,
+        "indiceRepetitionDernierNumeroVoieEtablissement": np.full(N, "", dtype=object),
+        "typeVoieEtablissement": type_voie, "libelleVoieEtablissement": libvoie,
+        "codePostalEtablissement": postal, "libelleCommuneEtablissement": libcom,
+        "libelleCommuneEtrangerEtablissement": libcom_etr, "distributionSpecialeEtablissement": distrib,
+        "codeCommuneEtablissement": code_commune, "codeCedexEtablissement": cedex,
+        "libelleCedexEtablissement": lib_cedex, "codePaysEtrangerEtablissement": pays,
+        "libellePaysEtrangerEtablissement": libpays, "identifiantAdresseEtablissement": ident,
+        "coordonneeLambertAbscisseEtablissement": lx, "coordonneeLambertOrdonneeEtablissement": ly,
+    }
+    for c in STOCK_COLUMNS[30:44]:
+        data[c] = empty
+    data.update({
+        "dateDebut": _dates(last_start), "etatAdministratifEtablissement": lastp["etat"].to_numpy(),
+        "enseigne1Etablissement": ens1, "enseigne2Etablissement": np.where(nd, "", E["ens2"]).astype(object),
+        "enseigne3Etablissement": np.where(nd, "", E["ens3"]).astype(object),
+        "denominationUsuelleEtablissement": E["denom"], "activitePrincipaleEtablissement": ape,
+        "nomenclatureActivitePrincipaleEtablissement": nom, "caractereEmployeurEtablissement": lastp["emp"].to_numpy(),
+        "activitePrincipaleNAF25Etablissement": naf25,
+    })
+    df = pd.DataFrame({c: data[c] for c in STOCK_COLUMNS})
+    return df.iloc[np.argsort(siret, kind="stable")].reset_index(drop=True)
+
+
+
+
+def _commune_addresses(sel: pd.DataFrame, rng: np.random.Generator):
+    """Postal code, name and Lambert-93 centre of every commune."""
     ncom = len(sel)
     deps = sel["dep"].to_numpy()
     k = rng.integers(0, 100, ncom)
@@ -964,6 +1010,12 @@ def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, 
     cx = centre[:, 0] + rng.normal(0, 22_000, ncom)
     cy = centre[:, 1] + rng.normal(0, 22_000, ncom)
 
+    return postal_c, libcom_c, cx, cy
+
+
+def _addresses(E: dict, rng: np.random.Generator, N: int, sel: pd.DataFrame, com, foreign, closed, postal_c, libcom_c,
+               cx, cy):
+    """Address columns of every establishment (French or foreign), geocoded or not."""
     codgeo = sel["codgeo"].to_numpy().astype(object)
     code_commune = np.where(foreign, "", codgeo[com]).astype(object)
     postal = np.where(foreign, "", postal_c[com]).astype(object)
@@ -1004,6 +1056,14 @@ def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, 
     libvoie[foreign] = np.array([f[3] for f in FOREIGN], dtype=object)[fsel[foreign]]
     type_voie[foreign] = ""
 
+    return (code_commune, postal, libcom, pays, libpays, libcom_etr, numero, indice, dernier, type_voie, libvoie,
+            complement, distrib, cedex, lib_cedex, ident, lx, ly)
+
+
+def _diffusion(E: dict, rng: np.random.Generator, N: int, foreign, lastp: pd.DataFrame, nd_fields: tuple,
+               blank_fields: tuple):
+    """Partial diffusion (~2 %, mostly non-employers): address details replaced by [ND] in place."""
+    (numero, type_voie, libvoie, ident, lx, ly), (indice, dernier, complement) = nd_fields, blank_fields
     # partial diffusion: ~2 %, mostly non-employers; address details replaced by [ND]
     statut = np.where((rng.random(N) < np.where(E["employer_now"], 0.004, 0.025)) & ~foreign, "P", "O").astype(object)
     nd = statut == "P"
@@ -1014,6 +1074,11 @@ def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, 
     ens1 = lastp["ens1"].to_numpy().copy()
     ens1[nd & (ens1 != "")] = "[ND]"
 
+    return statut, nd, ens1
+
+
+def _activity_columns(E: dict, naf: pd.DataFrame, rng: np.random.Generator, N: int, lastp: pd.DataFrame, active):
+    """APE, nomenclature, NAF 2025 twin code, and the artisans' register activity."""
     # activity columns
     ape = lastp["ape"].to_numpy()
     nom = lastp["nom"].to_numpy()
@@ -1029,6 +1094,11 @@ def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, 
     rm_code = np.where(rm, naf["nodot"].to_numpy().astype(object)[E["code"]]
                        + np.array(list("AABCZ"), dtype=object)[rng.integers(0, 5, N)], "").astype(object)
 
+    return ape, nom, naf25, rm_code
+
+
+def _last_processing(rng: np.random.Generator, N: int, lastp: pd.DataFrame, active):
+    """Start of the last period and dateDernierTraitementEtablissement."""
     # dateDernierTraitement: after the last period start, never after 2026-10-31T23:59:59
     last_start = lastp["day"].to_numpy()
     lb = np.maximum(last_start, _day("1995-01-01"))
@@ -1040,36 +1110,7 @@ def _stock_frame(E: dict, P: pd.DataFrame, terr: _Territory, naf: pd.DataFrame, 
     secs = ddt_day * 86400 + rng.integers(0, 86400, N)
     ddt = secs.astype("datetime64[s]").astype(str).astype(object)
 
-    empty = np.full(N, "", dtype=object)
-    data = {
-        "siren": siren, "nic": nic, "siret": siret, "statutDiffusionEtablissement": statut,
-        "dateCreationEtablissement": _dates(E["creation"]), "trancheEffectifsEtablissement": E["tranche"],
-        "anneeEffectifsEtablissement": E["annee"], "activitePrincipaleRegistreMetiersEtablissement": rm_code,
-        "dateDernierTraitementEtablissement": ddt, "etablissementSiege": np.where(siege, "true", "false").astype(object),
-        "nombrePeriodesEtablissement": n_periods.astype(str).astype(object), "complementAdresseEtablissement": complement,
-        "numeroVoieEtablissement": numero, "indiceRepetitionEtablissement": indice,
-        "dernierNumeroVoieEtablissement": dernier,
-        "indiceRepetitionDernierNumeroVoieEtablissement": np.full(N, "", dtype=object),
-        "typeVoieEtablissement": type_voie, "libelleVoieEtablissement": libvoie,
-        "codePostalEtablissement": postal, "libelleCommuneEtablissement": libcom,
-        "libelleCommuneEtrangerEtablissement": libcom_etr, "distributionSpecialeEtablissement": distrib,
-        "codeCommuneEtablissement": code_commune, "codeCedexEtablissement": cedex,
-        "libelleCedexEtablissement": lib_cedex, "codePaysEtrangerEtablissement": pays,
-        "libellePaysEtrangerEtablissement": libpays, "identifiantAdresseEtablissement": ident,
-        "coordonneeLambertAbscisseEtablissement": lx, "coordonneeLambertOrdonneeEtablissement": ly,
-    }
-    for c in STOCK_COLUMNS[30:44]:
-        data[c] = empty
-    data.update({
-        "dateDebut": _dates(last_start), "etatAdministratifEtablissement": lastp["etat"].to_numpy(),
-        "enseigne1Etablissement": ens1, "enseigne2Etablissement": np.where(nd, "", E["ens2"]).astype(object),
-        "enseigne3Etablissement": np.where(nd, "", E["ens3"]).astype(object),
-        "denominationUsuelleEtablissement": E["denom"], "activitePrincipaleEtablissement": ape,
-        "nomenclatureActivitePrincipaleEtablissement": nom, "caractereEmployeurEtablissement": lastp["emp"].to_numpy(),
-        "activitePrincipaleNAF25Etablissement": naf25,
-    })
-    df = pd.DataFrame({c: data[c] for c in STOCK_COLUMNS})
-    return df.iloc[np.argsort(siret, kind="stable")].reset_index(drop=True)
+    return last_start, ddt
 
 
 def _history_frame(E: dict, P: pd.DataFrame, ids) -> pd.DataFrame:
