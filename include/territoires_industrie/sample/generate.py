@@ -1374,24 +1374,7 @@ def generate_sample(
     _write_chomage_xlsx(paths["chomage_ze"], chom, parts, seed)
     done("chomage_ze", len(chom), t)
 
-    # establishments -> SIRENE stock + history
-    t = time.perf_counter()
-    rng = _rng(seed, "establishments")
-    E = _establishments(terr, naf, rng, scale)
-    old_ape_stock = _old_codes(naf, E["code"], E["old_nom"], rng)
-    E["old_ape_stock"] = old_ape_stock
-    E["old_ape_rev1"] = _old_codes(naf, E["old_code"], np.full(E["N"], "NAFRev1", dtype=object), rng)
-    P = _periods(E, naf, rng)
-    ids = _sirets(E, rng)
-    stock = _stock_frame(E, P, terr, naf, ids, rng)
-    _write_zip_member(paths["sirene_stock"], STOCK_MEMBER, _csv_bytes(stock, ","))
-    done("sirene_stock", len(stock), t)
-    del stock
-    t = time.perf_counter()
-    hist = _history_frame(E, P, ids)
-    _write_zip_member(paths["sirene_history"], HISTORY_MEMBER, _csv_bytes(hist, ","))
-    done("sirene_history", len(hist), t)
-    del hist, P
+    E = _write_sirene(paths, terr, naf, _rng(seed, "establishments"), scale, done)
 
     t = time.perf_counter()
     urssaf = _urssaf_frame(E, terr, naf, _rng(seed, "urssaf"))
@@ -1411,6 +1394,34 @@ def generate_sample(
     _write_bytes(paths["ti_2023_grpt"], _csv_bytes(ti_grpt, ","))
     done("ti_2023_grpt", len(ti_grpt), t)
 
+    _write_manifest(paths, rows, seed, scale, deps, geography)
+    log.info("SYNTHETIC sample written to %s in %.1fs (seed=%d, scale=%s, départements=%s)",
+             out_dir, time.perf_counter() - t0, seed, scale, ",".join(deps))
+    return paths
+
+
+def _write_sirene(paths: dict, terr: _Territory, naf: pd.DataFrame, rng: np.random.Generator, scale: float,
+                  done) -> dict:
+    """Establishments -> SIRENE stock + history files; returns the establishments (for URSSAF)."""
+    t = time.perf_counter()
+    E = _establishments(terr, naf, rng, scale)
+    old_ape_stock = _old_codes(naf, E["code"], E["old_nom"], rng)
+    E["old_ape_stock"] = old_ape_stock
+    E["old_ape_rev1"] = _old_codes(naf, E["old_code"], np.full(E["N"], "NAFRev1", dtype=object), rng)
+    P = _periods(E, naf, rng)
+    ids = _sirets(E, rng)
+    stock = _stock_frame(E, P, terr, naf, ids, rng)
+    _write_zip_member(paths["sirene_stock"], STOCK_MEMBER, _csv_bytes(stock, ","))
+    done("sirene_stock", len(stock), t)
+    del stock
+    t = time.perf_counter()
+    hist = _history_frame(E, P, ids)
+    _write_zip_member(paths["sirene_history"], HISTORY_MEMBER, _csv_bytes(hist, ","))
+    done("sirene_history", len(hist), t)
+    return E
+
+
+def _write_manifest(paths: dict, rows: dict, seed: int, scale: float, deps, geography: Geography) -> None:
     manifest = {
         "synthetic": True,
         "warning": WARNING,
@@ -1425,6 +1436,3 @@ def generate_sample(
         },
     }
     _write_bytes(paths["manifest"], (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-    log.info("SYNTHETIC sample written to %s in %.1fs (seed=%d, scale=%s, départements=%s)",
-             out_dir, time.perf_counter() - t0, seed, scale, ",".join(deps))
-    return paths
