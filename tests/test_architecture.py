@@ -34,3 +34,12 @@ def test_a_source_importing_a_stage_inside_a_function_breaks_the_contract(tmp_pa
     r = _lint(tmp_path, inc)
     assert r.returncode != 0
     assert "territoires_industrie.sources.urssaf -> territoires_industrie.stages.common" in r.stdout
+
+
+def test_the_lint_passes_complexity_rules_included():
+    """ruff with the project's rules (pyproject): pyflakes, style, imports, Airflow 3, and the
+    complexity rules (C901 max 15, PLR0915 max 60 statements) on the library."""
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    r = subprocess.run([ruff, "check", "include", "dags", "plugins", "tests", "bench"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:]

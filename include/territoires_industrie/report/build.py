@@ -448,15 +448,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(html, encoding="utf-8")
 
-        # territory pages
-        n_pages = 0
-        page_lists = {}
-        for level in PAGE_LEVELS:
-            rows = terr[terr["level"] == level].sort_values("label")
-            page_lists[level] = _records(rows[["territory_id", "label", "url", "ti_phase", "departement"]])
-            for trow in _records(rows):
-                render(trow["url"], "territory.html", root="../", **_territory_context(level, trow, rd, ctx))
-                n_pages += 1
+        n_pages, page_lists = _territory_pages(render, terr, rd, ctx)
         t_pages = time.perf_counter()
 
         # national overview
@@ -476,11 +468,8 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
         changes = _changes(rd, prev) if prev is not None else None
         render("evolutions.html", "changes.html", changes=changes, has_composite=has_composite)
 
-        # validation status
-        rel_rows = _records(releases[["release_id", "pipeline_version", "synthetic", "validation_status",
-                                      "n_indicator_values"]].sort_values("release_id", ascending=False))
-        render("validation.html", "validation.html", releases=rel_rows, datasets=list((validation or {}).values()),
-               validation_available=validation is not None)
+        render("validation.html", "validation.html", releases=_release_rows(releases),
+               datasets=list((validation or {}).values()), validation_available=validation is not None)
         render("telechargements.html", "downloads.html", files=downloads)
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
     except BaseException:
@@ -494,6 +483,25 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
     return {"release_id": rd.release_id, "path": str(final), "index": str(final / "index.html"), "pages": n_pages,
             "previous_release": prev_id, "maps": [m["level"] for m in maps], "seconds": round(elapsed, 2),
             "latest": str(reports_dir / "latest" / "index.html") if update_latest else None}
+
+
+def _release_rows(releases: pd.DataFrame) -> list[dict]:
+    """Releases listed on the validation page, newest first."""
+    return _records(releases[["release_id", "pipeline_version", "synthetic", "validation_status",
+                              "n_indicator_values"]].sort_values("release_id", ascending=False))
+
+
+def _territory_pages(render, terr: pd.DataFrame, rd: ReleaseData, ctx: dict) -> tuple[int, dict]:
+    """One page per territory of the page levels; returns (pages written, lists for the index)."""
+    n_pages = 0
+    page_lists = {}
+    for level in PAGE_LEVELS:
+        rows = terr[terr["level"] == level].sort_values("label")
+        page_lists[level] = _records(rows[["territory_id", "label", "url", "ti_phase", "departement"]])
+        for trow in _records(rows):
+            render(trow["url"], "territory.html", root="../", **_territory_context(level, trow, rd, ctx))
+            n_pages += 1
+    return n_pages, page_lists
 
 
 def _history(engine, rd: ReleaseData, staged: ReleaseData | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

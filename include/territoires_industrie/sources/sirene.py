@@ -505,6 +505,23 @@ class _StockAggregator:
             self.as_of = mx
         return ind
 
+    def _string_ranks(self, norm: np.ndarray, known: np.ndarray) -> tuple[list, list]:
+        """Every dictionary ranked in string order (so that one integer sort orders the rows):
+        the sorted values and the rank of each dictionary code, per component."""
+        d = self.dicts
+        codgeo_values = sorted(set(norm[known]))
+        codgeo_rank = np.full(len(norm), -1, dtype=np.int32)
+        codgeo_rank[known] = np.searchsorted(np.array(codgeo_values, dtype=object), norm[known]).astype(np.int32)
+        sorted_values, ranks = [codgeo_values], [codgeo_rank]
+        for name in ("nomenclature", "naf", "etat", "employer", "tranche"):
+            vals = d[name].values
+            order = sorted(range(len(vals)), key=vals.__getitem__)
+            rank = np.empty(len(vals), dtype=np.int32)
+            rank[order] = np.arange(len(vals), dtype=np.int32)
+            sorted_values.append([vals[i] for i in order])
+            ranks.append(rank)
+        return sorted_values, ranks
+
     def finish(self, known_communes: set[str], report: StockParseReport) -> pd.DataFrame:
         """Integer keys -> the output DataFrame (communes normalised on the dictionary,
         sorted like the strings, strings materialised once per column)."""
@@ -527,18 +544,7 @@ class _StockAggregator:
         del g_foreign, unk
         keys, counts, com = keys[keep], counts[keep], com[keep]
         del keep
-        # rank every dictionary in string order, so that one integer sort orders the rows
-        codgeo_values = sorted(set(norm[known]))
-        codgeo_rank = np.full(len(norm), -1, dtype=np.int32)
-        codgeo_rank[known] = np.searchsorted(np.array(codgeo_values, dtype=object), norm[known]).astype(np.int32)
-        sorted_values, ranks = [codgeo_values], [codgeo_rank]
-        for name in ("nomenclature", "naf", "etat", "employer", "tranche"):
-            vals = d[name].values
-            order = sorted(range(len(vals)), key=vals.__getitem__)
-            rank = np.empty(len(vals), dtype=np.int32)
-            rank[order] = np.arange(len(vals), dtype=np.int32)
-            sorted_values.append([vals[i] for i in order])
-            ranks.append(rank)
+        sorted_values, ranks = self._string_ranks(norm, known)
         out = _Layout([max(1, (max(len(v), 1) - 1).bit_length()) for v in sorted_values])
         final = np.zeros(len(keys), dtype=np.uint64)
         tmp = np.empty(len(keys), dtype=np.uint64)

@@ -236,23 +236,9 @@ class SireneApi:
         out_dir.mkdir(parents=True, exist_ok=True)
         query = {"q": q, "nombre": int(nombre), "champs": ",".join(champs) if champs else None, "date": date}
         state_file = out_dir / "cursor_state.json"
-        state = json.loads(state_file.read_text()) if state_file.exists() else None
-        if state and state.get("query") != query:
-            log.info("API Sirene: %s holds another query's pages, starting afresh", out_dir)
-            for f in out_dir.glob("page-*.json"):
-                f.unlink()
-            state = None
-        res = PullResult(q=q)
-        if state:
-            res.rows, res.total, res.resumed_at_page = state["rows"], state.get("total"), state["pages"]
-            res.pages = [out_dir / f"page-{i:06d}.json" for i in range(1, state["pages"] + 1)]
-            missing = [p for p in res.pages if not p.exists()]
-            if missing:
-                raise FileNotFoundError(f"API Sirene resume: page file(s) {[m.name for m in missing]} missing in {out_dir}")
-            if state.get("done"):
-                log.info("API Sirene: pull already complete in %s (%d pages, %d rows)", out_dir, state["pages"], res.rows)
-                return res
-            log.info("API Sirene: resuming after page %d (%d rows so far)", state["pages"], res.rows)
+        state, res = _resume(out_dir, state_file, query, q)
+        if state and state.get("done"):
+            return res
         cursor = state["next_cursor"] if state else "*"
         page_no = state["pages"] if state else 0
         url = self.client.url("insee_api", "siret")
@@ -299,6 +285,29 @@ class SireneApi:
             cursor = nxt
         res.seconds = time.perf_counter() - t0
         return res
+
+
+def _resume(out_dir: Path, state_file: Path, query: dict, q: str) -> tuple[dict | None, PullResult]:
+    """The saved cursor state of an interrupted pull of the same query (pages kept), else a
+    fresh start (pages of another query removed)."""
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    if state and state.get("query") != query:
+        log.info("API Sirene: %s holds another query's pages, starting afresh", out_dir)
+        for f in out_dir.glob("page-*.json"):
+            f.unlink()
+        state = None
+    res = PullResult(q=q)
+    if state:
+        res.rows, res.total, res.resumed_at_page = state["rows"], state.get("total"), state["pages"]
+        res.pages = [out_dir / f"page-{i:06d}.json" for i in range(1, state["pages"] + 1)]
+        missing = [p for p in res.pages if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"API Sirene resume: page file(s) {[m.name for m in missing]} missing in {out_dir}")
+        if state.get("done"):
+            log.info("API Sirene: pull already complete in %s (%d pages, %d rows)", out_dir, state["pages"], res.rows)
+        else:
+            log.info("API Sirene: resuming after page %d (%d rows so far)", state["pages"], res.rows)
+    return state, res
 
 
 # --- watermark and landing ---------------------------------------------------------------------
