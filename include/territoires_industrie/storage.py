@@ -135,3 +135,26 @@ def write_parquet(df, dest: Path) -> Path:
     with atomic_path(dest) as tmp:
         df.to_parquet(tmp, index=False)
     return Path(dest)
+
+
+def jsonable(v):
+    """Plain JSON, one rule for every document the platform writes (review, validation, status):
+    containers recursively (keys as text), numpy scalars as Python numbers, NaN, infinities,
+    ``pd.NA`` and ``NaT`` as null (JSON has no infinity), any other object as its text."""
+    import math
+
+    import pandas as pd
+
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [jsonable(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..indicators.definitions import DOMAIN_LABELS
+
 log = logging.getLogger(__name__)
 
 LEVEL_ORDER = ("ti", "ze", "epci", "departement", "region", "commune")
@@ -28,10 +30,7 @@ LEVEL_SINGULAR_FR = {
     "ti": "Territoire d'industrie", "ze": "Zone d'emploi", "epci": "EPCI", "departement": "Département",
     "region": "Région", "commune": "Commune",
 }
-DOMAIN_LABELS_FR = {
-    "A": "Recul de l'emploi industriel", "B": "Érosion du tissu industriel", "C": "Éloignement de l'emploi",
-    "D": "Déprise territoriale", "G": "Portes de contexte (non notées)", "X": "Comptes et contexte",
-}
+DOMAIN_LABELS_FR = DOMAIN_LABELS  # one table of domain labels: indicators.definitions
 DOMAIN_ORDER = ("A", "B", "C", "D", "G", "X")
 SECRET_LABELS_FR = {
     "V": "publié", "A": "secret (règle de fréquence : moins de 3 établissements)",

@@ -45,6 +45,7 @@ from ..publish.tables import (
     load_release,
     wide_table,
 )
+from ..sample.bootstrap import SYNTHETIC_BANNER
 from . import charts
 from .fmt import MISSING, fmt_int, fmt_number, fmt_pct01, fmt_rank, fmt_value, is_missing
 
@@ -55,7 +56,7 @@ TABLE_LEVELS = ("ti", "ze", "epci", "departement", "region")
 TOP_SETS = ("ti_2023_2027", "ti_2018_2022", "ze", "epci")
 TOP_N = 15
 SYNTHETIC_TEXT = "DONNÉES SYNTHÉTIQUES : chiffres générés pour tester la chaîne, pas des statistiques officielles"
-SYNTHETIC_TEXT_EN = "SYNTHETIC SAMPLE DATA — generated figures, not official statistics"
+SYNTHETIC_TEXT_EN = SYNTHETIC_BANNER  # one banner: sample.bootstrap
 STATIC_DIR = Path(__file__).parent / "static"
 VENDORED_STATIC = ("tabulator.min.js", "tabulator_simple.min.css", "LICENSE-tabulator.txt", "report.css", "report.js")
 NOT_AVAILABLE = "non disponible dans cette release"

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataError
+from ..storage import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +46,9 @@ class ReviewInputsError(DataError, LookupError):
 
 # --- writing (publication) -------------------------------------------------------------------
 
-def json_scalar(v):
-    """JSON-ready scalar: numpy -> Python, NaN/NA -> None (shared by the review outputs)."""
-    if v is None or v is pd.NA:
-        return None
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
 def _frame_doc(df: pd.DataFrame) -> dict:
     return {"columns": [str(c) for c in df.columns],
-            "data": [[json_scalar(v) for v in row] for row in df.itertuples(index=False, name=None)]}
+            "data": [[jsonable(v) for v in row] for row in df.itertuples(index=False, name=None)]}
 
 
 def _doc_frame(doc: dict) -> pd.DataFrame:

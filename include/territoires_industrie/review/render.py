@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import storage
-from .inputs import json_scalar
+from ..storage import jsonable
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SETS = ("ti_2023_2027", "ze", "epci")
@@ -36,21 +36,6 @@ def safe_text(v):
     if isinstance(v, str) and v.startswith(FORMULA_START):
         return "'" + v
     return v
-
-
-def jsonable(obj):
-    """Plain JSON: numpy scalars as Python numbers, NaN / infinity as null."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is pd.NA:
-        return None
-    return obj
 
 
 def _env():
@@ -154,7 +139,7 @@ _FIXED_DATETIME = (2000, 1, 1, 0, 0, 0)
 
 
 def _xlsx_value(v):
-    v = json_scalar(v)
+    v = jsonable(v)
     return None if v is None else safe_text(v)
 
 

@@ -31,10 +31,11 @@ import pandas as pd
 from .. import __version__, storage
 from ..errors import DataError
 from ..indicators.uncertainty import MC_SEED
+from ..storage import jsonable
 from . import perimeter as perim
 from . import scoring
 from .candidacy import Candidacy, CandidacyFileError, Problem, from_args, read_batch, slugify
-from .inputs import ReviewContext, check_release_id, json_scalar, load_review_context
+from .inputs import ReviewContext, check_release_id, load_review_context
 from .vocabulary import DOMAIN_LABELS_FR, SECRET_FR  # noqa: F401 - part of this module's vocabulary
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class ReviewResult:
 
 # --- helpers ---------------------------------------------------------------------------------
 
-_f = json_scalar  # JSON-ready number: NaN/None -> None, numpy -> Python
+_f = jsonable  # JSON-ready number: NaN/None -> None, numpy -> Python
 
 
 def _periods(meta: dict):

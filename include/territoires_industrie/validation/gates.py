@@ -28,18 +28,17 @@ import copy
 import datetime as dt
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import storage
 from ..config import env as setting
 from ..errors import DataError
+from ..storage import jsonable
 from .failures import describe_failure
 
 log = logging.getLogger(__name__)
@@ -277,23 +276,6 @@ def render_condition(cond) -> str | None:
             joiner = " and " if cond.get("type") == "and" else " or "
             return joiner.join(render_condition(c) or "" for c in cond["conditions"])
     return str(cond)
-
-
-def jsonable(v):
-    """Make a GX result value JSON-safe (numpy scalars, NaN, tuples, pandas NA)."""
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set, frozenset)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    return str(v)
 
 
 def _record(r) -> dict:
