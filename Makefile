@@ -1,6 +1,7 @@
 # Territoires d'industrie — indicators. Two commands matter:
 #   make run    # whole pipeline through the real Airflow DAGs on the embedded default
 #   make test   # the test suite
+# and, for data engineers, make airflow (the Airflow UI on the same embedded default).
 PYTHON ?= python3
 VENV   ?= $(CURDIR)/.venv
 BIN     = $(VENV)/bin
@@ -20,7 +21,7 @@ export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(PYTHONPATH)
 
 DAGS = ti_geography ti_sirene ti_employment ti_indicators ti_publish
 
-.PHONY: run test install airflow-db summary report bench bench-chain clean
+.PHONY: run test install airflow-db airflow summary report bench bench-chain clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ run: airflow-db
 	  grep -oE "run_duration=[0-9.]+|state=success" $(AIRFLOW_HOME)/dags-test-$$dag.log | tail -2 | tr '\n' ' '; echo; \
 	done
 	$(BIN)/ti-indicators summary
+
+airflow: airflow-db  ## the Airflow UI on the embedded default (http://127.0.0.1:8080, login printed); Ctrl-C stops it
+	$(BIN)/python deploy/airflow_local.py
 
 summary: install
 	$(BIN)/ti-indicators summary

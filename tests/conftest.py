@@ -46,3 +46,28 @@ def write_sirene_zip(path: Path, rows: list[dict], columns=None, member="StockEt
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(member, buf.getvalue())
     return path
+
+
+_HOW_TO_ENABLE = {
+    "chromium": "install Debian's chromium (apt-get install -y chromium; .ci/run does it)",
+    "PostgreSQL": "start PostgreSQL on 127.0.0.1:5432 with trust auth (or set TI_TEST_PG_ADMIN_URL)",
+    "Redis": "start Redis on 127.0.0.1:6379",
+}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """At the end of ``make test``: which groups of tests were skipped, why, and how to enable them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        terminalreporter.write_line("all test groups ran (none skipped)", green=True)
+        return
+    groups: dict[str, list[str]] = {}
+    for rep in skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        key = next((k for k in _HOW_TO_ENABLE if k.lower() in reason.lower()), reason.removeprefix("Skipped: "))
+        groups.setdefault(key, []).append(rep.nodeid.split("::")[0])
+    terminalreporter.section("skipped test groups", sep="-", yellow=True)
+    for key, files in sorted(groups.items()):
+        how = _HOW_TO_ENABLE.get(key)
+        terminalreporter.write_line(f"{len(files)} test(s) need {key}: {', '.join(sorted(set(files)))}"
+                                    + (f" -> to run them: {how}" if how else ""))
