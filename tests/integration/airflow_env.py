@@ -173,3 +173,20 @@ def recount_active_industrial_by_epci(data_dir: Path, geography):
              & (df["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev2")
              & df["activitePrincipaleEtablissement"].str[:2].isin([f"{d:02d}" for d in range(5, 40)])]
     return ind["codeCommuneEtablissement"].map(geography.communes.set_index("codgeo")["epci"]).value_counts()
+
+
+def api_call(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    """One call to the api-server's public REST API (JSON in, JSON out)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, {"detail": e.read().decode(errors="replace")[:500]}

@@ -17,31 +17,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .airflow_env import CHAIN, REPO, airflow_env, free_port
+from .airflow_env import CHAIN, REPO, airflow_env, api_call, free_port
 
 pytestmark = pytest.mark.slow
 
 WAIT_READY_S = 300
 WAIT_PUBLISH_S = 8 * 60
 WAIT_REVIEW_S = 180
-
-
-def _api(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, {"detail": e.read().decode(errors="replace")[:500]}
 
 
 def _descendants(pid: int) -> set[int]:
@@ -114,21 +100,21 @@ def _drive(port: int, home: Path, env: dict, launcher, log: Path, tmp_path: Path
     password = json.loads((home / "passwords.json").read_text())["admin"]
     out = log.read_text(errors="replace")
     assert f"http://127.0.0.1:{port}" in out and "login: admin" in out  # URL and login printed
-    assert _api(port, "POST", "/auth/token", {"username": "admin", "password": "wrong"})[0] == 401
-    status, body = _api(port, "POST", "/auth/token", {"username": "admin", "password": password})
+    assert api_call(port, "POST", "/auth/token", {"username": "admin", "password": "wrong"})[0] == 401
+    status, body = api_call(port, "POST", "/auth/token", {"username": "admin", "password": password})
     assert status == 201, body
     token = body["access_token"]
-    status, body = _api(port, "GET", "/api/v2/dags?limit=100", token=token)
+    status, body = api_call(port, "GET", "/api/v2/dags?limit=100", token=token)
     assert status == 200
     assert set(CHAIN) | {"ti_review", "ti_sirene_updates"} <= {d["dag_id"] for d in body["dags"]}
     for dag_id in (*CHAIN, "ti_review"):
-        status, body = _api(port, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
+        status, body = api_call(port, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
         assert status == 200, (dag_id, body)
-    status, body = _api(port, "POST", "/api/v2/dags/ti_geography/dagRuns", {"logical_date": None}, token)
+    status, body = api_call(port, "POST", "/api/v2/dags/ti_geography/dagRuns", {"logical_date": None}, token)
     assert status == 200, body
 
     def runs(dag_id):
-        status, body = _api(port, "GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)
+        status, body = api_call(port, "GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)
         assert status == 200, body
         states = [r["state"] for r in body["dag_runs"]]
         assert "failed" not in states, f"{dag_id} failed"
@@ -137,10 +123,10 @@ def _drive(port: int, home: Path, env: dict, launcher, log: Path, tmp_path: Path
     _wait("ti_publish to succeed (Asset cascade)", lambda: "success" in runs("ti_publish"), WAIT_PUBLISH_S,
           launcher, log)
     # the trigger form's schema is the DAG's params: typed values, a list of EPCI SIREN
-    status, body = _api(port, "GET", "/api/v2/dags/ti_review/details", token=token)
+    status, body = api_call(port, "GET", "/api/v2/dags/ti_review/details", token=token)
     assert status == 200 and "epci_codes" in body["params"], body
     conf = {"name": "Essai Corse", "epci_codes": ["200015162", "200033827"]}
-    status, body = _api(port, "POST", "/api/v2/dags/ti_review/dagRuns", {"logical_date": None, "conf": conf}, token)
+    status, body = api_call(port, "POST", "/api/v2/dags/ti_review/dagRuns", {"logical_date": None, "conf": conf}, token)
     assert status == 200, body
     _wait("ti_review to succeed", lambda: "success" in runs("ti_review"), WAIT_REVIEW_S, launcher, log)
     assert list((Path(env["TI_DATA_DIR"]) / "reviews").rglob("review.html")), "the review wrote its HTML page"

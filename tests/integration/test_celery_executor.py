@@ -29,6 +29,7 @@ from .airflow_env import (
     REDIS_PORT,
     REPO,
     airflow_env,
+    api_call,
     create_database,
     drop_database,
     free_port,
@@ -102,21 +103,6 @@ def _api_healthy(port: int) -> bool:
             return r.status == 200
     except OSError:
         return False
-
-
-def _api(port: int, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-    """One call to the api-server's public REST API (JSON in, JSON out)."""
-    import urllib.error
-
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, {"detail": e.read().decode(errors="replace")[:500]}
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -222,16 +208,16 @@ def test_celery_workers_run_the_asset_chain_to_a_published_release(tmp_path, ser
             t_ready = time.monotonic() - t0
 
             # an operator's path: log in to the REST API, unpause the chain, trigger its first DAG
-            status, _ = _api(api_port, "POST", "/auth/token", {"username": "admin", "password": "wrong"})
+            status, _ = api_call(api_port, "POST", "/auth/token", {"username": "admin", "password": "wrong"})
             assert status == 401
-            status, body = _api(api_port, "POST", "/auth/token", {"username": "admin", "password": admin_password})
+            status, body = api_call(api_port, "POST", "/auth/token", {"username": "admin", "password": admin_password})
             assert status == 201, body
             token = body["access_token"]
-            assert _api(api_port, "GET", "/api/v2/dags/ti_geography")[0] == 401  # no token, no API
+            assert api_call(api_port, "GET", "/api/v2/dags/ti_geography")[0] == 401  # no token, no API
             for dag_id in CHAIN:
-                status, body = _api(api_port, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
+                status, body = api_call(api_port, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
                 assert status == 200 and body["is_paused"] is False, (dag_id, status, body)
-            status, body = _api(api_port, "POST", "/api/v2/dags/ti_geography/dagRuns", {"logical_date": None}, token)
+            status, body = api_call(api_port, "POST", "/api/v2/dags/ti_geography/dagRuns", {"logical_date": None}, token)
             assert status == 200, body
 
             def published():

@@ -111,7 +111,8 @@ def test_live_chain_geography_sirene_employment(live, httpserver, gates):
 
 def test_sample_mode_geography_has_no_passage_and_reports_unknown_codes(tmp_path):
     """No passage data is bundled: in sample mode unknown codes keep being reported, not mapped."""
-    from territoires_industrie.stages.geography import load_passage, remap_counts
+    from territoires_industrie.staged import load_passage
+    from territoires_industrie.stages.geography import remap_counts
 
     settings = get_settings({"TI_DATA_DIR": str(tmp_path)})
     assert load_passage(settings) is None

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import codes
-from ..config import DEFAULT_COG_YEAR, cog_year  # noqa: F401 - read by the stages through this module
+from ..config import cog_year
 from ..config import env as setting
 from ..geography import FORCED_PASSAGE, SourceFormatError, read_epci, read_insee_sheet, read_ze
 

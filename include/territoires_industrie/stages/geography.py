@@ -28,9 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import storage
-from ..config import Settings, get_settings
+from ..config import Settings, cog_year, get_settings
 from ..geography import TI_PHASE1_CSV, Geography, build_geography, map_to_vintage
-from ..staged import PASSAGE_FILE, load_passage  # noqa: F401 - load_passage re-exported for the stages
+from ..staged import PASSAGE_FILE
 from ..validation import gate
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _run_geography_live(settings: Settings) -> dict:
 
     t = time.perf_counter()
     client = client_from_env(settings)
-    year = geo_live.cog_year()
+    year = cog_year()
     got = {k: acquire(k, settings, client=client, year=year) for k in GEO_FILES}
     got["ti_2023"] = acquire("ti_2023", settings, client=client)
     got["ti_2023_grpt"] = acquire("ti_2023_grpt", settings, client=client)

@@ -14,9 +14,10 @@ import logging
 from .. import storage
 from ..config import Settings, get_settings
 from ..fetch import acquire
+from ..staged import load_passage
 from ..validation import SireneStreamChecker, gate
 from .common import load_geography
-from .geography import already_staged, load_passage, passage_codes, provenance, remap_counts
+from .geography import already_staged, passage_codes, provenance, remap_counts
 
 log = logging.getLogger(__name__)
 AGG_KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche"]

@@ -45,11 +45,12 @@ log = logging.getLogger(__name__)
 
 SAMPLE_SIZE = 20
 #: settings.extra key / environment variable -> default
+#: soft/hard gate thresholds -> their setting (defaults and meaning: config.VARIABLES)
 KNOBS = {
-    "validation_drift_pct": ("TI_VALIDATION_DRIFT_PCT", 10.0),
-    "validation_rowcount_pct": ("TI_VALIDATION_ROWCOUNT_PCT", 10.0),
-    "validation_max_unknown_commune_pct": ("TI_VALIDATION_MAX_UNKNOWN_COMMUNE_PCT", 1.0),
-    "validation_quarantine_cap": ("TI_VALIDATION_QUARANTINE_CAP", 100_000),
+    "validation_drift_pct": "TI_VALIDATION_DRIFT_PCT",
+    "validation_rowcount_pct": "TI_VALIDATION_ROWCOUNT_PCT",
+    "validation_max_unknown_commune_pct": "TI_VALIDATION_MAX_UNKNOWN_COMMUNE_PCT",
+    "validation_quarantine_cap": "TI_VALIDATION_QUARANTINE_CAP",
 }
 
 
@@ -98,12 +99,10 @@ class GateResult:
 
 
 def knob(settings, name: str) -> float:
-    env, default = KNOBS[name]
     extra = getattr(settings, "extra", None) or {}
     if name in extra:
         return float(extra[name])
-    raw = setting(env)
-    return float(raw) if raw is not None else float(default)
+    return float(setting(KNOBS[name]))
 
 
 # --------------------------------------------------------------------------- GX plumbing
