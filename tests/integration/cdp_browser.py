@@ -115,6 +115,12 @@ class Browser:
         if res.get("loaderId"):  # same-document navigation (a #hash change) fires no load event
             self._wait_event("Page.loadEventFired")
 
+    def set_cookie(self, name: str, value: str, url: str) -> None:
+        """Set a cookie from outside the page (no race with a page that redirects itself)."""
+        res = self.send("Network.setCookie", name=name, value=value, url=url, path="/")
+        if res.get("success") is False:
+            raise BrowserError(f"cookie {name} refused for {url}")
+
     def eval(self, expression: str):
         res = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in res:

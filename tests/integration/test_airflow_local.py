@@ -134,19 +134,25 @@ def _drive(port: int, home: Path, env: dict, launcher, log: Path, tmp_path: Path
 
 
 def _grid_screenshot(port: int, token: str, tmp_path: Path) -> None:
-    from .cdp_browser import Browser, chromium_path
+    from .cdp_browser import Browser, BrowserError, chromium_path
 
     if chromium_path() is None:
         print("chromium is not installed (apt-get install -y chromium): grid view not checked")
         return
     with Browser(tmp_path) as b:
-        b.goto(f"http://127.0.0.1:{port}/")
-        b.eval(f"document.cookie = '_token={token}; path=/'")
+        # the cookie is set through the protocol, not by script in a page: the UI redirects itself
+        # while it boots, and a script racing that navigation fails ("Inspected target navigated")
+        b.set_cookie("_token", token, f"http://127.0.0.1:{port}/")
         b.goto(f"http://127.0.0.1:{port}/dags/ti_geography")
         deadline = time.monotonic() + 60
         text = ""
         while time.monotonic() < deadline:
-            text = b.eval("document.body ? document.body.innerText : ''") or ""
+            try:
+                text = b.eval("document.body ? document.body.innerText : ''") or ""
+            except BrowserError as exc:  # the single-page app navigating between two reads
+                if "navigated" not in str(exc):
+                    raise
+                text = ""
             if "ti_geography" in text and "success" in text.lower():
                 break
             time.sleep(1)
