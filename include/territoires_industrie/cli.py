@@ -222,6 +222,29 @@ def _recover(args) -> int:
     return 0
 
 
+def _sources(args) -> int:
+    """The latest health check of every live source (``--check``: run one now, metadata only)."""
+    from . import warehouse
+    from .config import get_settings
+    from .source_status import DRIFT, UNREACHABLE, format_table, latest_status
+
+    s = get_settings()
+    if args.check:
+        from .pipeline import run_source_check
+
+        summary = run_source_check(s)
+        if summary.get("skipped"):
+            print(f"not checked: {summary['reason']}")
+            return 0
+    engine = warehouse.get_engine(s.warehouse_url)
+    try:
+        rows = latest_status(engine)
+    finally:
+        engine.dispose()
+    print(format_table(rows))
+    return 1 if any(r["state"] in (DRIFT, UNREACHABLE) for r in rows) else 0
+
+
 def _release_arg(value: str) -> str:
     """argparse type: a release id YYYY-MM, refused at the edge otherwise (exit code 2)."""
     from .arguments import InvalidArgument, release_id
@@ -240,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_summary)
     p = sub.add_parser("validation", help="print the latest validation (Great Expectations gates) status per dataset")
     p.set_defaults(func=_validation)
+    p = sub.add_parser("sources", help="the latest health check of every live source (state, when, what changed); "
+                                       "exit code 1 when one drifted or is unreachable")
+    p.add_argument("--check", action="store_true", help="check the sources now (metadata only, live mode)")
+    p.set_defaults(func=_sources)
     p = sub.add_parser("report", help="rebuild the HTML report of a release from the warehouse (no pipeline run)")
     p.add_argument("--release", default=None, type=_release_arg, help="release id (YYYY-MM); default: the current release")
     p.add_argument("--exports", action="store_true", help="also rewrite exports/<release>/ from the warehouse")

@@ -11,7 +11,7 @@ The implementations live in :mod:`territoires_industrie.stages`, one module per 
 from __future__ import annotations
 
 from .ops.tracking import tracked
-from .stages import employment, geography, indicators, publish, sirene, sirene_history
+from .stages import employment, geography, indicators, publish, sirene, sirene_history, source_check
 from .stages.common import SYNTHETIC_BANNER, redact_url  # noqa: F401
 
 # Every stage run is timed, its summary recorded in the ``run_metrics`` table, and a
@@ -23,3 +23,4 @@ run_sirene_history = tracked("sirene_history", sirene_history.run_sirene_history
 run_employment = tracked("employment", employment.run_employment)
 run_indicators = tracked("indicators", indicators.run_indicators)
 run_publish = tracked("publish", publish.run_publish)
+run_source_check = tracked("source_check", source_check.run_source_check)

@@ -18,7 +18,7 @@ import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("ti_*.py") if p.name != "ti_common.py")
-EXPECTED = {"ti_geography", "ti_sirene", "ti_employment", "ti_indicators", "ti_publish", "ti_sirene_updates",
+EXPECTED = {"ti_geography", "ti_sirene", "ti_employment", "ti_indicators", "ti_publish", "ti_sirene_updates", "ti_source_check",
             "ti_review"}
 HEAVY = ("pandas", "great_expectations", "pyarrow", "polars", "duckdb", "sqlalchemy", "requests", "openpyxl",
          "territoires_industrie.pipeline")

@@ -186,6 +186,21 @@ def _validation(settings) -> dict | None:
         return None
 
 
+SOURCE_STATE_FR = {"unchanged": "inchangée", "new vintage": "nouveau millésime", "contract drift": "rupture de contrat",
+                   "unreachable": "injoignable", "not checked": "non contrôlée"}
+
+
+def _sources(engine) -> list[dict]:
+    """The latest daily source check (``source_status``; empty when none ran, e.g. sample mode)."""
+    from ..source_status import latest_status
+
+    try:
+        return latest_status(engine)
+    except Exception as exc:  # noqa: BLE001 - the report must not fail on an operational table
+        log.warning("source status unreadable (%s): the report shows no Sources section", exc)
+        return []
+
+
 def _trend_points(hist_iv: pd.DataFrame, level: str, tid: str) -> list[dict]:
     """Levels at the start and end of each period, from the counts behind change indicators
     (numerator = t1 - t0, denominator = t0), over every release kept."""
@@ -470,7 +485,8 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
         render("evolutions.html", "changes.html", changes=changes, has_composite=has_composite)
 
         render("validation.html", "validation.html", releases=_release_rows(releases),
-               datasets=list((validation or {}).values()), validation_available=validation is not None)
+               datasets=list((validation or {}).values()), validation_available=validation is not None,
+               sources=_sources(engine), state_labels=SOURCE_STATE_FR)
         render("telechargements.html", "downloads.html", files=downloads)
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
     except BaseException:
