@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +24,9 @@ REAL_DIR = Path(__file__).parent / "data" / "real"
 EPCI_XLSX = REAL_DIR / "geo" / "Intercommunalite_Metropole_au_01-01-2023.xlsx"
 ZE_XLSX = REAL_DIR / "geo" / "ZE2020_au_01-01-2023.xlsx"
 TI_PHASE1_CSV = REAL_DIR / "territoires_industrie" / "ti_2018_2022_communes_signauxfaibles_202010.csv"
+MERGES_CSV = REAL_DIR / "geo" / "communes_anciens_codes_2026.csv"
+#: COG year of the merges table (package @etalab/decoupage-administratif 6.0.0, 2026)
+MERGES_COG_YEAR = 2026
 COG_VINTAGE = "2023"
 NO_EPCI = "ZZZZZZZZZ"  # "Sans objet": 4 island communes without EPCI
 
@@ -70,6 +73,8 @@ class Geography:
     ze: pd.DataFrame  # ze2020, libze2020, nb_com
     ti: pd.DataFrame  # ti_id, ti_phase, ti_label, codgeo (one row per TI x commune)
     ti_unmapped: pd.DataFrame  # TI commune codes absent from the vintage (reported, not dropped)
+    #: TI commune codes of another COG year translated to the vintage (ti_id, codgeo_ini, codgeo)
+    ti_mapped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["ti_id", "codgeo_ini", "codgeo"]))
 
     def commune_codes(self) -> set[str]:
         return set(self.communes["codgeo"])
@@ -80,7 +85,7 @@ class Geography:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("communes", "epci", "ze", "ti", "ti_unmapped"):
+        for name in ("communes", "epci", "ze", "ti", "ti_unmapped", "ti_mapped"):
             getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
         (folder / "VINTAGE").write_text(self.vintage)
 
@@ -88,6 +93,8 @@ class Geography:
     def load(cls, folder: Path) -> "Geography":
         folder = Path(folder)
         parts = {n: pd.read_parquet(folder / f"{n}.parquet") for n in ("communes", "epci", "ze", "ti", "ti_unmapped")}
+        if (folder / "ti_mapped.parquet").exists():  # absent from partitions staged before it existed
+            parts["ti_mapped"] = pd.read_parquet(folder / "ti_mapped.parquet")
         return cls(vintage=(folder / "VINTAGE").read_text().strip(), **parts)
 
 
@@ -183,10 +190,16 @@ def build_geography(
     ti = pd.concat(ti_frames, ignore_index=True)
     ti["codgeo"] = codes.arm_to_commune(ti["codgeo"])
     known = set(communes["codgeo"])
+    mapped = pd.DataFrame(columns=["ti_id", "codgeo_ini", "codgeo"])
     if passage is not None and len(passage):
+        before = ti["codgeo"].copy()
         ti["codgeo"], rep = map_to_vintage(ti["codgeo"], passage, known)
-        log.info("TI perimeters: %d old commune code(s) mapped through the passage table, %d split, %d unmappable",
-                 len(rep["mapped"]), len(rep["split"]), rep["unmappable_count"])
+        moved = before != ti["codgeo"]
+        mapped = pd.DataFrame({"ti_id": ti.loc[moved, "ti_id"], "codgeo_ini": before[moved],
+                               "codgeo": ti.loc[moved, "codgeo"]}).reset_index(drop=True)
+        log.info("TI perimeters: %d commune code(s) of another COG mapped to COG %s (%d newer), %d split, %d unmappable",
+                 len(rep["mapped"]) + len(rep["newer"]), vintage, len(rep["newer"]), len(rep["split"]),
+                 rep["unmappable_count"])
     unmapped = ti[~ti["codgeo"].isin(known)].reset_index(drop=True)
     if len(unmapped):
         log.warning(
@@ -198,20 +211,68 @@ def build_geography(
         "geography COG %s: %d communes, %d EPCI, %d ZE, %d TI (%d TI x commune rows)",
         vintage, len(communes), len(epci), len(ze), ti["ti_id"].nunique(), len(ti),
     )
-    return Geography(vintage=vintage, communes=communes, epci=epci, ze=ze, ti=ti, ti_unmapped=unmapped)
+    return Geography(vintage=vintage, communes=communes, epci=epci, ze=ze, ti=ti, ti_unmapped=unmapped,
+                     ti_mapped=mapped)
 
 
 FORCED_PASSAGE = {"97123": "97701", "97127": "97801"}  # Saint-Barthélemy, Saint-Martin (left the 971 in 2007)
 
 
-def map_to_vintage(series: pd.Series, passage: pd.DataFrame | None, known: set[str]) -> tuple[pd.Series, dict]:
-    """Translate old commune codes to the vintage's codes through a passage table.
+def read_merges(path: Path = MERGES_CSV) -> pd.DataFrame:
+    """The bundled real table of merged communes (``code_commune_actuelle, departement, ancien_code``:
+    every former commune absorbed into a commune nouvelle, COG 2026) as a passage table
+    ``codgeo_ini -> codgeo``. A code whose zero was stripped (4 characters) is padded and checked
+    against the ``departement`` column; anything else wrong names the file and the row."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    need = ["code_commune_actuelle", "departement", "ancien_code"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise SourceFormatError(f"{Path(path).name}: column(s) {missing} missing (found {list(df.columns)})")
+    out = pd.DataFrame({"codgeo_ini": codes.normalise_commune(df["ancien_code"]),
+                        "codgeo": codes.normalise_commune(df["code_commune_actuelle"])})
+    dep = df["departement"].str.strip().str.upper().str.zfill(2)
+    own = codes.departement_of(out["codgeo"]).fillna("")
+    bad = out["codgeo"].isna() | out["codgeo_ini"].isna() | (own != dep) | ~out["codgeo"].str.fullmatch(r"[0-9][0-9AB]\d{3}")
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise SourceFormatError(f"{Path(path).name}: row {i + 2}: commune codes {df.iloc[i].tolist()} do not match "
+                                f"their département")
+    return out.drop_duplicates().sort_values(["codgeo_ini", "codgeo"]).reset_index(drop=True)
 
-    ``passage``: ``codgeo_ini -> codgeo`` (INSEE "table de passage", one row per old code and
-    target; several targets = a split). Codes already in ``known`` are left alone; an old code with
-    exactly one target in ``known`` is replaced; split codes (several targets) cannot be
-    re-allocated and are left as they are. Returns the mapped series and a report:
-    ``mapped`` {old: new}, ``split`` [codes], ``unmappable_count`` and ``unmappable`` [codes]
+
+def _reverse_targets(passage: pd.DataFrame, targets: list[str], known: set[str], single: dict) -> dict[str, list[str]]:
+    """Codes newer than the vintage (a commune nouvelle created after it, with a new code): their
+    predecessors that still exist in the vintage."""
+    rev = passage[passage["codgeo"].isin([c for c in targets if c not in single]) & passage["codgeo_ini"].isin(known)]
+    return {k: sorted(set(v)) for k, v in rev.groupby("codgeo")["codgeo_ini"]}
+
+
+def _absorbed(passage: pd.DataFrame, present: set[str], known: set[str]) -> dict[str, list[str]]:
+    """Codes of the vintage that, in a newer COG, absorbed other communes of the vintage."""
+    p = passage[passage["codgeo"].isin(present & known) & passage["codgeo_ini"].isin(known)
+                & (passage["codgeo"] != passage["codgeo_ini"])]
+    return {k: sorted(set(v)) for k, v in p.groupby("codgeo")["codgeo_ini"]}
+
+
+def map_to_vintage(series: pd.Series, passage: pd.DataFrame | None, known: set[str],
+                   newer_source: bool = False) -> tuple[pd.Series, dict]:
+    """Translate commune codes of another COG year to the vintage's codes through a passage table.
+
+    ``passage``: ``codgeo_ini -> codgeo`` (INSEE "table de passage", or the bundled merges table;
+    one row per former code and target; several targets = a split). Rules:
+
+    - a code in ``known`` is left alone;
+    - an **older** code with exactly one target in ``known`` is replaced (merger: counts summed
+      by the caller); a split (several targets) cannot be re-allocated and stays unmapped;
+    - a **newer** code (a commune nouvelle created after the vintage under a new code) goes to
+      its predecessor of the vintage with the smallest code (documented rule: no population is
+      known to choose by; every level above the commune is exact when the predecessors share it);
+    - ``newer_source``: the source is coded in a newer COG, so a vintage code that absorbed other
+      communes of the vintage since then carries their counts too: reported as
+      ``absorbed_after_reference`` {code: [absorbed codes]} (not changed).
+
+    Returns the mapped series and a report: ``mapped`` {old: new}, ``newer`` {new code: target},
+    ``split`` [codes], ``absorbed_after_reference``, ``unmappable_count`` and ``unmappable``
     (every code still outside ``known`` after mapping: never dropped silently).
     """
     s = series.astype("string")
@@ -225,14 +286,23 @@ def map_to_vintage(series: pd.Series, passage: pd.DataFrame | None, known: set[s
         for ini, tg in targets.items():
             if ini in FORCED_PASSAGE:
                 continue
-            if len(tg) == 1:
-                single[ini] = tg[0]
+            in_vintage = [t for t in tg if t in known]  # an INSEE table and the merges table may both list it
+            if len(in_vintage) == 1 or len(tg) == 1:
+                single[ini] = (in_vintage or tg)[0]
             else:
                 split.add(ini)
     mapping = {c: single[c] for c in todo if c in single and single[c] in known}
-    out = s.map(lambda c: mapping.get(c, c) if isinstance(c, str) else c).astype("string")
-    unmappable = sorted(c for c in todo if c not in mapping)
-    report = {"mapped": dict(sorted(mapping.items())), "split": sorted(c for c in split if c in todo),
+    newer: dict[str, str] = {}
+    if passage is not None and len(passage) and todo:
+        # a newer code, or an older one whose commune nouvelle got a code newer than the vintage
+        via = {c: single.get(c, c) for c in todo if c not in mapping}
+        back = _reverse_targets(passage, sorted(set(via.values())), known, mapping)
+        newer = {c: back[t][0] for c, t in via.items() if t in back}
+    absorbed = _absorbed(passage, set(codes_in), known) if newer_source and passage is not None and len(passage) else {}
+    out = s.map(lambda c: mapping.get(c, newer.get(c, c)) if isinstance(c, str) else c).astype("string")
+    unmappable = sorted(c for c in todo if c not in mapping and c not in newer)
+    report = {"mapped": dict(sorted(mapping.items())), "newer": dict(sorted(newer.items())),
+              "split": sorted(c for c in split if c in todo), "absorbed_after_reference": absorbed,
               "unmappable_count": len(unmappable), "unmappable": unmappable}
     if unmappable:
         log.warning("%d commune code(s) cannot be mapped to the vintage (%d splits): %s", len(unmappable),

@@ -61,7 +61,10 @@ def test_live_chain_geography_sirene_employment(live, httpserver, gates):
     assert members == {"ti-2701": ["21054", "21231", "25056"], "ti-2702": ["25056"], "ti-8401": ["01001"]}
     unm = pd.read_parquet(folder / "ti_unmapped.parquet")
     assert unm.loc[unm["ti_phase"] == "2023-2027", "codgeo"].tolist() == ["25999"]  # a split: reported
-    assert len(pd.read_parquet(folder / "passage.parquet")) == 11
+    # the INSEE table of the replay (11 rows) + the bundled real merges table (communes nouvelles to 2026)
+    from territoires_industrie.geography import read_merges
+
+    assert len(pd.read_parquet(folder / "passage.parquet")) == 11 + len(read_merges())
 
     s_out = run_sirene(live)
     assert s_out["vintage"] == "2026-11-01" and s_out["as_of_from_data"] == srv.STOCK_AS_OF and s_out["rows"] == 8

@@ -35,3 +35,87 @@ def test_ti_2023_commune_in_two_territories(tmp_path):
     df = read_ti_2023(p)
     assert df[["ti_id", "codgeo"]].values.tolist() == [["ti-8401", "01001"], ["ti-2701", "25056"], ["ti-2702", "25056"]]
     assert df["ti_label"].tolist() == ["T1", "T2", "T3"]
+
+
+# --- one geography vintage for every source (issue 14) -----------------------------------------
+def _merges():
+    from territoires_industrie.geography import read_merges
+
+    return read_merges()
+
+
+def test_ti_phase1_communes_nouvelles_land_on_their_2023_commune_with_the_real_merges_table():
+    """The 15 phase-1 codes absorbed into a commune nouvelle before 2023 are no longer lost."""
+    from territoires_industrie.geography import build_geography
+
+    g = build_geography(passage=_merges())
+    assert g.ti_unmapped.empty
+    assert len(g.ti_mapped) == 15
+    m = g.ti_mapped.set_index("codgeo_ini")
+    assert m.loc["25134", "codgeo"] == "25185" and m.loc["25134", "ti_id"] == "TI1-2704"  # Haut-Doubs Horloger
+    assert set(g.ti.loc[g.ti["ti_id"] == "TI1-2704", "codgeo"]) >= {"25185"}
+    assert set(m["codgeo"]) <= set(g.communes["codgeo"])
+
+
+def test_counts_of_a_newer_and_of_an_older_code_are_summed_on_the_reference_commune(geography):
+    """Real cases: 12218 is a commune nouvelle created after 2023 under a new code, whose one 2023
+    predecessor is 12076 (12114 and 12173 had merged before); 25134 was absorbed by 25185 before 2023."""
+    from territoires_industrie.stages.geography import remap_counts
+
+    known = geography.commune_codes()
+    assert "12218" not in known and {"12076", "25185"} <= known and not {"12114", "12173", "25134"} & known
+    df = pd.DataFrame({"codgeo": ["12218", "12076", "25134", "25185", "99999"], "n": [5, 3, 2, 7, 1]})
+    out, rep = remap_counts(df, _merges(), known, ["codgeo"], ["n"])
+    assert out.set_index("codgeo")["n"].to_dict() == {"12076": 8, "25185": 9}
+    assert rep["newer"] == {"12218": "12076"} and rep["mapped"] == {"25134": "25185"}
+    assert rep["unmappable"] == ["99999"] and rep["unmappable_count"] == 1
+    assert out["n"].sum() == df["n"].sum() - 1  # nothing lost but the unmappable code, which is reported
+
+
+def test_a_newer_source_tells_which_reference_communes_absorbed_others(geography):
+    from territoires_industrie.stages.geography import remap_counts
+
+    m = _merges()
+    known = geography.commune_codes()
+    later = m[m["codgeo"].isin(known) & m["codgeo_ini"].isin(known) & (m["codgeo"] != m["codgeo_ini"])]
+    x, y = later.iloc[0]["codgeo"], later.iloc[0]["codgeo_ini"]  # a real merger after 2023
+    df = pd.DataFrame({"codgeo": [x, "21231"], "n": [4, 1]})
+    _, rep = remap_counts(df, m, known, ["codgeo"], ["n"], newer_source=True)
+    assert y in rep["absorbed_after_reference"][x]
+    _, same_year = remap_counts(df, m, known, ["codgeo"], ["n"], newer_source=False)
+    assert same_year["absorbed_after_reference"] == {}
+    from territoires_industrie.validation.gates import passage_checks
+
+    checks = passage_checks(rep, rows=2)
+    assert any(c["column"] == "commune code (merged since)" and c["severity"] == "soft" and x in c["sample"][0]
+               for c in checks)
+
+
+def test_merges_table_zeros_repaired_and_a_bad_row_named(tmp_path):
+    from territoires_industrie.geography import read_merges
+
+    ok = tmp_path / "ok.csv"
+    ok.write_text("code_commune_actuelle,departement,ancien_code\n1015,1,1340\n2A004,2A,2A999\n")
+    assert read_merges(ok).values.tolist() == [["01340", "01015"], ["2A999", "2A004"]]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code_commune_actuelle,departement,ancien_code\n01015,01,01340\n21231,25,21999\n")
+    with pytest.raises(SourceFormatError, match=r"bad.csv: row 3"):
+        read_merges(bad)
+    cols = tmp_path / "cols.csv"
+    cols.write_text("commune,dep,old\n01015,01,01340\n")
+    with pytest.raises(SourceFormatError, match=r"cols.csv: column\(s\) \['code_commune_actuelle'"):
+        read_merges(cols)
+
+
+def test_sample_geography_stage_maps_ti_perimeters_and_stages_the_passage(tmp_path, monkeypatch):
+    from territoires_industrie import storage
+    from territoires_industrie.config import get_settings
+    from territoires_industrie.stages.geography import run_geography
+
+    s = get_settings({"TI_DATA_DIR": str(tmp_path), "TI_SOURCE_MODE": "sample"})
+    monkeypatch.setattr("territoires_industrie.stages.geography.gate", lambda *a, **k: None)
+    out = run_geography(s)
+    assert out["ti_mapped_communes"] == 15 and out["ti_unmapped_communes"] == 0
+    _, folder = storage.current(s.staging_dir, "geography")
+    assert len(pd.read_parquet(folder / "passage.parquet")) == len(_merges())
+    assert len(pd.read_parquet(folder / "ti_mapped.parquet")) == 15

@@ -19,7 +19,7 @@ from ..validation import gate
 from .common import (
     load_geography,
 )
-from .geography import already_staged, passage_codes, provenance, remap_counts
+from .geography import already_staged, newer_than_reference, passage_codes, provenance, remap_counts
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ def run_employment(settings: Settings | None = None) -> dict:
     out["urssaf"] = already_staged(settings, "urssaf", got, ["jobs_commune_division.parquet"])
     if out["urssaf"] is None:
         df, rep = urssaf.parse_urssaf(got.path, known_or_old, last_years=urssaf_years())
-        df, rep["passage"] = remap_counts(df, passage, known, ["codgeo", "division", "year"], ["n_etab", "jobs"])
+        df, rep["passage"] = remap_counts(df, passage, known, ["codgeo", "division", "year"], ["n_etab", "jobs"],
+                                          newer_source=newer_than_reference(settings, got.vintage, geo))
         if passage is not None:
             df["is_industrial"] = df["division"].isin(urssaf.INDUSTRIAL_DIVISIONS)
         rep.update(provenance(got))

@@ -1,10 +1,12 @@
 """Stage 1: geography of one COG vintage.
 
 - ``sample`` mode (default): the bundled real INSEE COG 2023 EPCI / ZE compositions and the
-  phase-1 TI list (no passage table is bundled: unknown codes keep being reported).
+  phase-1 TI list, mapped to COG 2023 through the bundled real table of merged communes (COG 2026),
+  which is staged (``passage.parquet``) as the passage table of the other stages.
 - ``live`` mode: the EPCI, ZE2020, appartenance, passage and COG files of ``TI_COG_YEAR`` from
   insee.fr and the 2023-2027 TI lists from data.gouv, landed in the raw zone. Old commune codes
-  of the TI lists are mapped through the passage table, which is staged (``passage.parquet``) for
+  of the TI lists are mapped through the passage table (INSEE's, plus the bundled merges table
+  for the communes nouvelles newer than the reference year), which is staged (``passage.parquet``) for
   the other stages; the appartenance table and the COG list are cross-checked against the
   compositions. Nothing is rebuilt when every input is unchanged and the partition exists.
   The official geometries (IGN ADMIN EXPRESS COG CARTO) are landed too and written as
@@ -29,7 +31,7 @@ import pandas as pd
 
 from .. import storage
 from ..config import Settings, cog_year, get_settings
-from ..geography import TI_PHASE1_CSV, Geography, build_geography, map_to_vintage
+from ..geography import MERGES_COG_YEAR, TI_PHASE1_CSV, Geography, build_geography, map_to_vintage, read_merges
 from ..staged import PASSAGE_FILE
 from ..validation import gate
 
@@ -43,14 +45,17 @@ def run_geography(settings: Settings | None = None) -> dict:
     if settings.source_mode == "live":
         return _run_geography_live(settings)
     t = time.perf_counter()
-    geo = build_geography()
+    passage = read_merges()
+    geo = build_geography(passage=passage)
     gate("geography", geo.communes, settings=settings, vintage=geo.vintage, context={"geography": geo})
     folder = storage.staging_partition(settings.staging_dir, "geography", geo.vintage)
     geo.save(folder)
+    storage.write_parquet(passage, folder / PASSAGE_FILE)
     storage.set_current(settings.staging_dir, "geography", geo.vintage)
     return {
         "vintage": geo.vintage, "communes": len(geo.communes), "epci": len(geo.epci), "ze": len(geo.ze),
-        "ti": int(geo.ti["ti_id"].nunique()), "ti_unmapped_communes": len(geo.ti_unmapped),
+        "ti": int(geo.ti["ti_id"].nunique()), "ti_mapped_communes": len(geo.ti_mapped),
+        "ti_unmapped_communes": len(geo.ti_unmapped), "passage": f"merged communes, COG {MERGES_COG_YEAR}",
         "seconds": round(time.perf_counter() - t, 2), "path": str(folder),
     }
 
@@ -83,21 +88,30 @@ def provenance(got) -> dict:
 
 
 def passage_codes(passage: pd.DataFrame | None) -> set[str]:
-    return set(passage["codgeo_ini"]) if passage is not None and len(passage) else set()
+    """Every code the passage table can translate: former codes and newer commune-nouvelle codes."""
+    return set(passage["codgeo_ini"]) | set(passage["codgeo"]) if passage is not None and len(passage) else set()
+
+
+def newer_than_reference(settings: Settings, vintage: str, geo: Geography) -> bool:
+    """A live source dated after the reference COG year is coded in a newer COG (SIRENE: the
+    current one). The SYNTHETIC sample is generated in the reference COG."""
+    year = str(vintage)[:4]
+    return settings.source_mode == "live" and year.isdigit() and int(year) > int(geo.vintage)
 
 
 def remap_counts(df: pd.DataFrame, passage: pd.DataFrame | None, known: set[str], keys: list[str],
-                 values: list[str]) -> tuple[pd.DataFrame, dict]:
+                 values: list[str], newer_source: bool = False) -> tuple[pd.DataFrame, dict]:
     """Translate ``codgeo`` through the passage table, re-sum ``values`` by ``keys`` and drop the
-    codes still outside the vintage (reported: count + list)."""
+    codes still outside the vintage (reported: count + list; see :func:`map_to_vintage`)."""
     if passage is None or df.empty:
-        return df, {"mapped": {}, "split": [], "unmappable_count": 0, "unmappable": []}
+        return df, {"mapped": {}, "newer": {}, "split": [], "absorbed_after_reference": {}, "unmappable_count": 0,
+                    "unmappable": []}
     df = df.copy()
-    df["codgeo"], rep = map_to_vintage(df["codgeo"], passage, known)
+    df["codgeo"], rep = map_to_vintage(df["codgeo"], passage, known, newer_source=newer_source)
     df["codgeo"] = df["codgeo"].astype(str)
     outside = ~df["codgeo"].isin(known)
     df = df[~outside]
-    if rep["mapped"]:
+    if rep["mapped"] or rep["newer"]:
         df = df.groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
     return df.sort_values(keys).reset_index(drop=True), rep
 
@@ -132,6 +146,9 @@ def _run_geography_live(settings: Settings) -> dict:
         epci_x = geo_live.extract_xlsx(got["geo_epci"].path, tmp)
         ze_x = geo_live.extract_xlsx(got["geo_ze"].path, tmp)
         passage = geo_live.read_passage_table(geo_live.extract_xlsx(got["geo_passage"].path, tmp, "passage_geo"), year)
+        # + the bundled merges (COG 2026): communes nouvelles created after the reference year
+        passage = pd.concat([passage, read_merges()], ignore_index=True).drop_duplicates() \
+            .sort_values(["codgeo_ini", "codgeo"]).reset_index(drop=True)
         com, arm = geo_live.read_appartenance(geo_live.extract_xlsx(got["geo_appartenance"].path, tmp))
         geo = build_geography(epci_x, ze_x, ti_paths=[("2018-2022", TI_PHASE1_CSV), ("2023-2027", got["ti_2023"].path)],
                               vintage=vintage, passage=passage)

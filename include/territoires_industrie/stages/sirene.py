@@ -17,7 +17,7 @@ from ..fetch import acquire
 from ..staged import load_passage
 from ..validation import SireneStreamChecker, gate
 from .common import load_geography
-from .geography import already_staged, passage_codes, provenance, remap_counts
+from .geography import already_staged, newer_than_reference, passage_codes, provenance, remap_counts
 
 log = logging.getLogger(__name__)
 AGG_KEYS = ["codgeo", "nomenclature", "naf", "division", "is_industrial", "etat", "employer", "tranche"]
@@ -39,7 +39,8 @@ def run_sirene(settings: Settings | None = None) -> dict:
     agg, report = sirene.aggregate_stock(raw, known | passage_codes(passage),
                                          industrial_extract=folder / "industrial_establishments.parquet",
                                          on_batch=checker.update)
-    agg, passage_report = remap_counts(agg, passage, known, AGG_KEYS, ["n_etab"])
+    agg, passage_report = remap_counts(agg, passage, known, AGG_KEYS, ["n_etab"],
+                                       newer_source=newer_than_reference(settings, vintage, geo))
     rep = {**report.as_dict(), "passage": passage_report, **provenance(got)}
     gate("sirene_stock", agg, settings=settings, vintage=vintage,
          context={"report": rep, "stream": checker.result(), "geography": geo})

@@ -361,6 +361,7 @@ def report_checks(dataset: str, context: dict, settings) -> list[dict]:
     out = []
     if not rep:
         return out
+    out += passage_checks(rep.get("passage") or {}, rows=rep.get("rows"))
     sample = list((rep.get("unknown_communes_sample") or {}))[:SAMPLE_SIZE] \
         if isinstance(rep.get("unknown_communes_sample"), dict) else list(rep.get("unknown_communes_sample") or [])
     if dataset == "sirene_stock" and rep.get("rows"):
@@ -394,6 +395,32 @@ def report_checks(dataset: str, context: dict, settings) -> list[dict]:
                           description="commune codes of the source file not in the COG vintage (rows dropped by the "
                                       "parser, listed in parse_report.json)",
                           unexpected=n, total=rep.get("rows"), sample=sample))
+    return out
+
+
+def passage_checks(p: dict, rows=None) -> list[dict]:
+    """The codes of another COG year met by a source (see ``geography.map_to_vintage``): codes that
+    could not be mapped (their rows are dropped), communes nouvelles newer than the reference (sent
+    to one predecessor), and reference communes that absorbed others since (their commune-level
+    value covers the absorbed ones). Soft: listed in the validation report with counts and codes."""
+    out = []
+    if p.get("unmappable_count"):
+        out.append(_check("expect_column_values_to_be_in_reference_set", "commune code (passage)", severity="soft",
+                          kind="keys", description="commune codes that no passage table maps to the reference COG "
+                                                   "(rows dropped)",
+                          unexpected=int(p["unmappable_count"]), total=rows, sample=list(p.get("unmappable") or [])[:SAMPLE_SIZE]))
+    if p.get("newer"):
+        sample = [f"{k}->{v}" for k, v in list(p["newer"].items())[:SAMPLE_SIZE]]
+        out.append(_check("expect_column_values_to_be_in_reference_set", "commune code (newer COG)", severity="soft",
+                          kind="keys", description="communes nouvelles created after the reference COG under a new "
+                                                   "code: counted in one predecessor (the smallest code)",
+                          unexpected=len(p["newer"]), total=rows, sample=sample))
+    if p.get("absorbed_after_reference"):
+        sample = [f"{k}<-{'+'.join(v)}" for k, v in list(p["absorbed_after_reference"].items())[:SAMPLE_SIZE]]
+        out.append(_check("expect_column_values_to_be_in_reference_set", "commune code (merged since)", severity="soft",
+                          kind="keys", description="reference communes that absorbed other reference communes since: "
+                                                   "the source counts them together (commune level only)",
+                          unexpected=len(p["absorbed_after_reference"]), total=rows, sample=sample))
     return out
 
 
