@@ -9,6 +9,7 @@ passage-table mapping, staging and the unchanged-upstream skip.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -214,3 +215,31 @@ def test_bad_geometry_archive_is_reported_and_switch_off(live, httpserver, gates
     off = run_geography(live)
     assert off["skipped"] is True and off["geometry"]["status"] == "disabled"
     assert count(httpserver, srv.admin_express_path()) == before  # not even asked
+
+
+def test_live_chain_runs_through_to_a_published_release(live, httpserver, gates, monkeypatch):
+    """TI_SOURCE_MODE=live, every source replayed: geography -> SIRENE stock and history ->
+    employment (URSSAF, ZE, Melodi census, BDM) -> indicators -> publish, through the tracked
+    pipeline functions the DAG tasks call. (The Great Expectations gates are recorded, not run:
+    their suites expect national coverage; they have their own tests.)"""
+    import sqlalchemy as sa
+    from territoires_industrie import pipeline, warehouse
+
+    for stage in ("sirene_history", "indicators", "publish"):
+        monkeypatch.setattr(f"territoires_industrie.stages.{stage}.gate", lambda *a, **k: None, raising=False)
+    monkeypatch.setenv("TI_MC_DRAWS", "20")
+    for step in ("geography", "sirene", "sirene_history", "employment", "indicators"):
+        getattr(pipeline, f"run_{step}")(live)
+    out = pipeline.run_publish(live)
+    assert out["release_id"] == "2026-11" and out["current_release"] == "2026-11" and out["synthetic"] is False
+    assert out["indicator_values"] > 0 and Path(out["csv"]).exists() and Path(out["report"]).exists()
+    engine = warehouse.get_engine(live.warehouse_url)
+    with engine.connect() as conn:
+        meta = conn.execute(sa.select(warehouse.releases)).mappings().one()
+        levels = dict(conn.execute(sa.text("SELECT level, COUNT(*) FROM latest_territories GROUP BY level")).all())
+    engine.dispose()
+    vintages = json.loads(meta["source_vintages"]) if isinstance(meta["source_vintages"], str) else meta["source_vintages"]
+    # every vintage is the one read from the replayed services, none from the sample
+    assert vintages["sirene_stock"] == "2026-11-01" and vintages["census"] == "2022" and vintages["urssaf"] == "2025"
+    assert vintages["chomage_ze"] == "2026-T2" and vintages["geography"] == "2023"
+    assert {"commune", "epci", "ze", "departement"} <= set(levels)
