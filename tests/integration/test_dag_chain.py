@@ -75,3 +75,45 @@ def test_rerun_is_idempotent(chain_run):
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], check_like=False)
     assert csv.read_bytes() == csv_before
+
+
+def test_report_maps_in_a_browser(chain_run, tmp_path):
+    """The report of the chain (embedded default, real commune boundaries of Corsica): the overview
+    map has one shape per EPCI of the release, filled by its composite class (a higher score never
+    gets a lower class), the variable selector recolours, ZE and TI pages show their local map."""
+    import json
+    from pathlib import Path
+
+    from .cdp_browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium): map not checked in a browser")
+    tmp, env = chain_run
+    t = _tables(f"sqlite:///{tmp}/data/warehouse.db")
+    rel = t["current_release"]["release_id"].item()
+    epci = set(t["territories"].loc[t["territories"]["level"] == "epci", "territory_id"])
+    site = Path(tmp) / "data" / "reports" / rel
+    with Browser(tmp_path) as b:
+        b.goto((site / "index.html").as_uri())
+        b.wait_for("document.querySelectorAll('#map-epci path[data-class]').length > 0")
+        shapes = json.loads(b.eval("JSON.stringify(Array.from(document.querySelectorAll('#map-epci path[data-id]'))"
+                                   ".map(p => [p.dataset.id, p.getAttribute('fill'), p.dataset.class]))"))
+        data = json.loads(b.eval("document.querySelector('#overview-map script.map-data').textContent"))
+        assert {s[0] for s in shapes} == epci and len(shapes) == len(epci)
+        scores = {c: v["score"] for c, v in data["epci"]["values"].items()}
+        by_score = sorted((scores[c], int(k)) for c, _, k in shapes if k != "none")
+        assert len({k for _, k in by_score}) >= 3 and all(a[1] <= b[1] for a, b in zip(by_score, by_score[1:]))
+        assert all(f.startswith("#") for c, f, k in shapes if scores.get(c) is not None)
+        before = [s[1] for s in shapes]
+        b.eval("(() => { const s = document.getElementById('map-var'); s.value = 'domain_c';"
+               " s.dispatchEvent(new Event('change')); })()")
+        after = json.loads(b.eval("JSON.stringify(Array.from(document.querySelectorAll('#map-epci path[data-id]'))"
+                                  ".map(p => p.getAttribute('fill')))"))
+        assert after != before  # domain C classes are not the composite's
+        b.screenshot(tmp_path / "map.png")
+        for page in sorted((site / "ze").glob("*.html"))[:1] + sorted((site / "ti").glob("*.html"))[:1]:
+            b.goto(page.as_uri())
+            n = b.eval("document.querySelectorAll('#local-map path[data-id]').length")
+            assert n >= 1 and b.eval("document.querySelectorAll('#local-map path.focus').length") == 1, page.name
+        assert b.console_errors() == []
+    assert (tmp_path / "map.png").stat().st_size > 10_000

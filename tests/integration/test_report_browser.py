@@ -135,7 +135,7 @@ def test_sorting_and_filtering_the_table(site, browser, tmp_path):
 
 def test_overview_map_changes_and_downloads(site, browser):
     _open(browser, site / "index.html")
-    browser.wait_for("document.querySelectorAll('#chart-map-epci .scatterlayer path').length > 0")
+    browser.wait_for("document.querySelectorAll('#map-epci path[data-id]').length === 3")
     browser.wait_for("document.querySelectorAll('#chart-distribution .main-svg').length > 0")
     text = browser.eval("document.body.innerText")
     assert "Carte non disponible pour : zones d'emploi" in text

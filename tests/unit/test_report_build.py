@@ -13,7 +13,7 @@ from territoires_industrie.publish import build_exports, load_release
 from territoires_industrie.report import build_report, compute_changes
 from territoires_industrie.report.fmt import fmt_number, fmt_value
 
-from .report_fixture import SCRIPT_LABEL, fixture_tables, publish_fixture, write_geometry
+from .report_fixture import EPCI_CODES, SCRIPT_LABEL, fixture_tables, publish_fixture, write_geometry
 
 NBSP = "\u00a0"
 NNBSP = "\u202f"  # thousands separator
@@ -103,12 +103,19 @@ def test_map_from_fixture_geometry(site, engine, settings, tmp_path):
     path, out = site
     assert out["maps"] == ["epci"]
     html = (path / "index.html").read_text()
-    spec = json.loads(re.search(r'data-plotly="chart-map-epci">(.*?)</script>', html, re.S).group(1))
-    hover = " ".join(str(t) for tr in spec["data"] for t in (tr.get("hovertext") or []))
-    for label in ("CC Faucigny-Glières (200000172)", "Dijon Métropole (242100410)", "(242500361)"):
-        assert label in hover
-    assert "200023414" not in hover  # a feature of no territory of the release is not drawn
+    svg = re.search(r'<svg id="map-epci".*?</svg>', html, re.S).group(0)
+    ids = re.findall(r'<path data-id="([^"]+)"', svg)
+    assert sorted(ids) == sorted(EPCI_CODES)  # one shape per EPCI of the release
+    assert "200023414" not in svg  # a feature of no territory of the release is not drawn
+    titles = " ".join(re.findall(r"<title>(.*?)</title>", svg))
+    for label in ("CC Faucigny-Glières", "Dijon Métropole", "Grand Besançon Métropole"):
+        assert label in titles
+    assert "rang" in titles and "indice composite" in titles
+    data = json.loads(re.search(r'<script type="application/json" class="map-data">(.*?)</script>', html, re.S).group(1))
+    assert set(data["epci"]["values"]) == set(EPCI_CODES)
     assert 'id="map-unavailable"' in html and "zones d&#39;emploi" in html  # no ZE geometry: said so
+    assert (path / "static" / "maps.js").exists() and "cdn" not in svg.lower() and "http" not in svg.replace(
+        "http://www.w3.org/2000/svg", "")
     # without any geometry, the map section says so and the charts remain
     out2 = build_report(engine, tmp_path / "reports2", settings=settings)
     html2 = (Path(out2["path"]) / "index.html").read_text()
@@ -205,3 +212,42 @@ def test_report_command_rebuilds_from_the_warehouse(tmp_path, monkeypatch, capsy
     assert index.is_file() and (data / "exports" / "2026-11" / "MANIFEST.json").is_file()
     assert cli.main(["report", "--release", "2025-01"]) == 1
     assert "release '2025-01' is not in the warehouse (complete releases: 2026-10, 2026-11)" in capsys.readouterr().out
+
+
+def test_methode_page_defines_every_indicator_from_the_release_dictionary(site, engine):
+    """One source of truth: the definitions on the page are the release's data dictionary rows;
+    every indicator named in a table or on a territory page links to its definition there."""
+    import html as htmllib
+
+    path, _ = site
+    page = (path / "methode.html").read_text(encoding="utf-8")
+    dic = warehouse.read_release(engine, "2026-11", "indicator_dictionary")
+    assert len(dic) > 0
+    for r in dic.to_dict("records"):
+        anchor = page.index(f'id="ind-{r["indicator_id"]}"')
+        block = htmllib.unescape(page[anchor:page.index("</div>", anchor)])
+        assert r["label_fr"] in block and (r["formula"] or "") in block, r["indicator_id"]
+    for section in ("usage", "composite", "incertitude", "lissage", "secret", "sources"):
+        assert f'id="{section}"' in page
+    assert "classement incertain" in page.lower() and "ne doit pas servir" in page
+    # every page links to the method; indicator links from the territory pages and the tables resolve
+    index = (path / "index.html").read_text(encoding="utf-8")
+    assert 'href="methode.html"' in index
+    anchors = set(re.findall(r'id="(ind-[^"]+)"', page))
+    linked = set()
+    for p in (path / "ti").glob("*.html"):
+        linked |= set(re.findall(r'href="\.\./methode\.html#(ind-[^"]+)"', p.read_text(encoding="utf-8")))
+    tables = (path / "tableaux.html").read_text(encoding="utf-8")
+    linked |= set(re.findall(r'"definition": ?"methode\.html#(ind-[^"]+)"', tables))
+    assert linked and linked <= anchors, linked - anchors
+
+
+def test_a_definition_changed_in_the_dictionary_changes_the_page(engine, settings, tmp_path):
+    """The page does not keep its own copy of a definition."""
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE indicator_dictionary SET formula = 'FORMULE-DE-TEST' "
+                             "WHERE indicator_id = (SELECT MIN(indicator_id) FROM indicator_dictionary)"))
+    out = build_report(engine, tmp_path / "r", settings=settings)
+    assert "FORMULE-DE-TEST" in (Path(out["path"]) / "methode.html").read_text(encoding="utf-8")

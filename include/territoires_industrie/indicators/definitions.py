@@ -149,3 +149,48 @@ DOMAIN_LABELS = {
 }
 #: Indicators whose published class/value must never show the underlying raw number.
 CLASS_ONLY = ("b3_concentration_class",)
+
+
+#: What each indicator measures and why it is there, in French for policy readers: shown on the
+#: report's "Méthode" page next to the definition above and in the data dictionary (one source).
+WHY_FR: dict[str, str] = {
+    "a1_ind_jobs_decline": "La part des emplois salariés industriels perdus en cinq ans : le signal le plus direct d'un "
+                           "territoire qui se désindustrialise. Un recul de 10 % se lit « 10 » ; une hausse donne une "
+                           "valeur négative.",
+    "a2_local_effect": "La part de l'évolution de l'emploi industriel qui tient au territoire lui-même, une fois retirées "
+                       "la tendance nationale et sa spécialisation sectorielle. Elle distingue un territoire qui perd "
+                       "des emplois parce que ses secteurs reculent partout de celui qui recule plus qu'eux.",
+    "a3_industry_mix": "La part de l'évolution due à la spécialisation dans des secteurs qui reculent au niveau national : "
+                       "une fragilité structurelle, même quand l'emploi local résiste encore.",
+    "b1_net_closure_rate": "Fermetures moins créations d'établissements industriels employeurs sur trois ans, pour 100 "
+                           "établissements : l'érosion du tissu productif, visible avant les pertes d'emplois.",
+    "b2_large_estab_loss": "La part des établissements industriels de 20 salariés ou plus qui ont fermé ou cessé "
+                           "d'employer : la perte des sites qui structurent un bassin d'emploi.",
+    "b3_concentration_class": "La dépendance de l'emploi industriel à quelques établissements, en classes de 1 "
+                              "(dispersé) à 5 (concentré) : un territoire de classe 5 est exposé à la fermeture d'un "
+                              "seul site. Publié en classes seulement, la valeur révélerait le poids du premier site.",
+    "c1_unemployment_rate": "Le taux de chômage localisé (INSEE) de la zone d'emploi, ramené au territoire par le "
+                            "recensement : « plus loin de l'emploi » au sens du programme.",
+    "c2_non_employment_25_54": "La part des 25-54 ans sans emploi, chômeurs ou non : mesure aussi ceux qui ont cessé de "
+                               "chercher, que le taux de chômage ne voit pas.",
+    "c3_unemployment_change_2y": "La hausse du chômage sur deux ans, en points : une dégradation récente, qui appelle "
+                                 "une réponse rapide.",
+    "d1_population_decline": "La population perdue entre deux recensements : le déclin démographique qui suit souvent "
+                             "la perte d'activité et réduit les ressources du territoire.",
+    "d2_employment_decline": "Les emplois perdus au lieu de travail, tous secteurs : l'effet d'entraînement sur "
+                             "l'ensemble de l'économie locale.",
+    "ind_lq": "La spécificité industrielle : la part de l'industrie dans l'emploi salarié privé rapportée à la part "
+              "nationale. Un territoire n'est dit « industriel » qu'à partir de 1 ; l'indice de difficulté n'a de sens "
+              "que pour lui. Non compté dans l'indice.",
+    "jobs_ind": "Le nombre d'emplois salariés industriels : avec moins de 500, la difficulté industrielle ne concerne "
+                "que peu de personnes. Non compté dans l'indice.",
+    "estab_ind_active": "Le nombre d'établissements industriels actifs : l'ordre de grandeur du tissu productif.",
+    "estab_ind_employer": "Le nombre d'établissements industriels qui emploient au moins un salarié.",
+    "jobs_total": "L'emploi salarié privé total : l'ordre de grandeur du marché du travail local.",
+    "ind_share": "La part de l'industrie dans l'emploi salarié privé.",
+    "jobs_ind_change_5y": "L'évolution brute de l'emploi industriel (l'opposé de A1, sans lissage), pour lire le sens "
+                          "habituel : négatif = recul.",
+    "unemployment_rate": "Le taux de chômage localisé non ajusté (moyenne des quatre derniers trimestres), pour "
+                         "comparaison avec les publications de l'INSEE.",
+    "population": "La population municipale du dernier recensement.",
+}

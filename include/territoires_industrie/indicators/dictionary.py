@@ -10,7 +10,7 @@ Regenerate after changing :mod:`.definitions`::
 from __future__ import annotations
 
 from .composite import DEFAULT_WEIGHTS
-from .definitions import DOMAIN_LABELS, INDICATORS, PERIOD_KEYS
+from .definitions import DOMAIN_LABELS, INDICATORS, PERIOD_KEYS, WHY_FR
 from .secrecy import DOMINANCE_SHARE, FREQUENCY_THRESHOLD
 
 SECRECY_FAMILIES = {
@@ -82,6 +82,7 @@ def render_markdown() -> str:
                 "",
                 "| | |",
                 "|---|---|",
+                f"| pourquoi (FR) | {_cell(WHY_FR.get(d.id, ''))} |",
                 f"| formula | {_cell(d.formula)} |",
                 f"| unit | {_cell(d.unit)} |",
                 f"| direction | {'+1 (higher = more difficulty)' if d.direction > 0 else '-1 (higher = stronger base)'} |",

@@ -58,7 +58,8 @@ TOP_N = 15
 SYNTHETIC_TEXT = "DONNÉES SYNTHÉTIQUES : chiffres générés pour tester la chaîne, pas des statistiques officielles"
 SYNTHETIC_TEXT_EN = SYNTHETIC_BANNER  # one banner: sample.bootstrap
 STATIC_DIR = Path(__file__).parent / "static"
-VENDORED_STATIC = ("tabulator.min.js", "tabulator_simple.min.css", "LICENSE-tabulator.txt", "report.css", "report.js")
+VENDORED_STATIC = ("tabulator.min.js", "tabulator_simple.min.css", "LICENSE-tabulator.txt", "report.css", "report.js",
+                   "maps.js")
 NOT_AVAILABLE = "non disponible dans cette release"
 
 
@@ -341,7 +342,8 @@ def _table_spec(level: str, wide: pd.DataFrame, rd: ReleaseData, names: Names) -
         unit = dic.at[ind, "unit"] if ind in dic.index else ""
         title = dic.at[ind, "label_fr"] if ind in dic.index else ind
         cols.append({"field": ind, "title": f"{title} ({unit})" if unit else title, "type": "number",
-                     "decimals": {"%": 1, "% sur 3 ans": 1, "points": 1, "ratio": 2}.get(unit, 0)})
+                     "decimals": {"%": 1, "% sur 3 ans": 1, "points": 1, "ratio": 2}.get(unit, 0),
+                     "definition": f"methode.html#ind-{ind}"})
     if "secret_indicators" in w.columns:
         cols.append({"field": "secret_indicators", "title": "Sous secret"})
     fields = {c["field"] for c in cols} | {"url"}
@@ -418,7 +420,53 @@ def _territory_context(level: str, trow: dict, rd: ReleaseData, ctx: dict) -> di
         "n_secret": n_secret, "n_unreliable": n_unrel, "peer_label": LEVEL_LABELS_FR.get(level, level).lower(),
         "has_flags": rd.has_columns("indicator_values", "secret_status"),
         "n_releases": len(ctx["site"]["releases"]),
+        "local_map": _local_map(level, tid, ctx),
     }
+
+
+METHOD_SOURCES = (("geography", "Géographie (COG de référence)"), ("sirene_stock", "Stock SIRENE des établissements"),
+                  ("sirene_history", "Historique SIRENE des établissements"),
+                  ("urssaf", "Emploi salarié privé URSSAF (dernière année)"),
+                  ("chomage_ze", "Taux de chômage localisés par zone d'emploi (dernier trimestre)"),
+                  ("census", "Recensement de la population (dernière année)"))
+DOMAIN_INTRO_FR = {
+    "A": "Le recul de l'emploi industriel et ce qui l'explique : la tendance nationale, la spécialisation sectorielle "
+         "du territoire, ou le territoire lui-même.",
+    "B": "L'érosion du tissu d'établissements industriels, souvent visible avant les pertes d'emplois.",
+    "C": "« Plus loin de l'emploi » : le chômage, le non-emploi des 25-54 ans et leur dégradation récente.",
+    "D": "Le déclin d'ensemble du territoire : population et emploi tous secteurs.",
+    "G": "Les portes : elles disent si le territoire est industriel ; elles ne comptent pas dans l'indice.",
+    "X": "Effectifs et repères publiés à côté des indicateurs, non comptés dans l'indice.",
+}
+
+
+def _method_context(rd: ReleaseData) -> dict:
+    """The "Méthode" page: definitions from the release's data dictionary (the same rows as the
+    exports), the French "why" of :data:`indicators.definitions.WHY_FR`, the release's weights."""
+    from ..indicators.composite import DEFAULT_WEIGHTS
+    from ..indicators.definitions import WHY_FR
+    from ..indicators.secrecy import DOMINANCE_SHARE, FREQUENCY_THRESHOLD
+
+    weights = rd.meta.get("weights") or DEFAULT_WEIGHTS
+    dic = _records(rd.indicator_dictionary)
+    domains = []
+    for code in DOMAIN_ORDER:
+        rows = [{**d, "why": WHY_FR.get(d["indicator_id"], "")} for d in dic if d.get("domain") == code]
+        if rows:
+            w = weights.get(code)
+            domains.append({"code": code, "label": DOMAIN_LABELS_FR.get(code, code), "intro": DOMAIN_INTRO_FR.get(code),
+                            "weight": None if w is None else 100 * float(w), "indicators": rows})
+    return {"domains": domains, "weights": [(d, 100 * float(w)) for d, w in sorted(weights.items())],
+            "mc_draws": rd.meta.get("mc_draws") or 1000, "frequency_threshold": FREQUENCY_THRESHOLD,
+            "dominance_pct": round(100 * DOMINANCE_SHARE), "source_labels": METHOD_SOURCES}
+
+
+def _local_map(level: str, tid: str, ctx: dict) -> dict | None:
+    from . import maps
+
+    if level not in ("ze", "ti") or not ctx.get("geos") or ctx.get("map_rows") is None or ctx["map_rows"].empty:
+        return None
+    return maps.local(ctx["geos"], level, tid, ctx["map_rows"])
 
 
 def build_report(engine, reports_dir: Path, release_id: str | None = None, *, settings=None,
@@ -464,14 +512,15 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(html, encoding="utf-8")
 
+        geos, overview_map = _maps(terr, rd, settings, geometry_dir)
+        ctx["geos"], ctx["map_rows"] = geos, map_rows(rd, terr)
         n_pages, page_lists = _territory_pages(render, terr, rd, ctx)
         t_pages = time.perf_counter()
 
         # national overview
         index_charts, tops = _overview(comp1)
-        geos, maps = _maps(terr, comp1, settings, geometry_dir)
         counts = terr.groupby("level").size().to_dict()
-        render("index.html", "index.html", charts=index_charts, tops=tops, maps=maps, counts=counts,
+        render("index.html", "index.html", charts=index_charts, tops=tops, overview_map=overview_map, counts=counts,
                levels=[(lv, LEVEL_LABELS_FR.get(lv, lv), counts.get(lv, 0)) for lv in rd.levels],
                page_lists=page_lists, has_composite=has_composite, dictionary=_records(rd.indicator_dictionary),
                domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos])
@@ -488,6 +537,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
                datasets=list((validation or {}).values()), validation_available=validation is not None,
                sources=_sources(engine), state_labels=SOURCE_STATE_FR)
         render("telechargements.html", "downloads.html", files=downloads)
+        render("methode.html", "methode.html", **_method_context(rd))
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -498,7 +548,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
     log.info("report %s: %d territory pages in %.1fs (%.0f pages/s), site built in %.1fs -> %s", rd.release_id,
              n_pages, t_pages - t0, n_pages / max(t_pages - t0, 1e-9), elapsed, final / "index.html")
     return {"release_id": rd.release_id, "path": str(final), "index": str(final / "index.html"), "pages": n_pages,
-            "previous_release": prev_id, "maps": [m["level"] for m in maps], "seconds": round(elapsed, 2),
+            "previous_release": prev_id, "maps": [m["set"] for m in (overview_map or {}).get("sets", [])], "seconds": round(elapsed, 2),
             "latest": str(reports_dir / "latest" / "index.html") if update_latest else None}
 
 
@@ -593,24 +643,22 @@ def _overview(comp1: pd.DataFrame) -> tuple[dict, list]:
     return index_charts, tops
 
 
-def _maps(terr: pd.DataFrame, comp1: pd.DataFrame, settings, geometry_dir) -> tuple[dict, list]:
-    """Choropleths of the composite by EPCI and zone d'emploi, where geometries are available."""
+def _maps(terr: pd.DataFrame, rd: ReleaseData, settings, geometry_dir) -> tuple[dict, dict | None]:
+    """The geometries found (EPCI, zones d'emploi, départements, TI) and the overview map."""
+    from . import maps
     from .geometry import load_geometries
 
-    geos = load_geometries({lv: set(terr.loc[terr["level"] == lv, "territory_id"]) for lv in ("epci", "ze")},
+    geos = load_geometries({lv: set(terr.loc[terr["level"] == lv, "territory_id"]) for lv in maps.GEOMETRY_LEVELS},
                            settings=settings, geometry_dir=geometry_dir)
-    maps = []
-    for lv in ("epci", "ze"):
-        if lv not in geos:
-            continue
-        g = geos[lv]
-        rows = comp1[comp1["level"] == lv] if not comp1.empty else pd.DataFrame(
-            columns=["territory_id", "label", "decile", "score", "rank_national", "n_reference", "url"])
-        maps.append({"level": lv, "label": LEVEL_LABELS_FR[lv], "drawn": len(g.shapes), "outside": g.outside,
-                     "source": g.path.name,
-                     "chart": charts.to_json(charts.choropleth(
-                         g.shapes, rows, "Indice composite par " + {"epci": "EPCI", "ze": "zone d'emploi"}[lv]))})
-    return geos, maps
+    comp = map_rows(rd, terr)
+    return geos, (maps.overview(geos, comp) if geos else None)
+
+
+def map_rows(rd: ReleaseData, terr: pd.DataFrame) -> pd.DataFrame:
+    """The composite of every reference set with each territory's label and page URL."""
+    if rd.composite.empty:
+        return rd.composite
+    return rd.composite.merge(terr[["level", "territory_id", "label", "url"]], on=["level", "territory_id"], how="left")
 
 
 def _changes(rd: ReleaseData, prev: ReleaseData) -> dict:

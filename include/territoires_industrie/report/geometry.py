@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import env as setting
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 CODE_KEYS = {
     "epci": ("code", "CODE_SIREN", "code_siren", "SIREN_EPCI", "siren_epci", "SIREN", "siren", "EPCI", "epci", "id"),
     "ze": ("code", "ZE2020", "ze2020", "CODE_ZE", "code_ze", "ZE", "ze", "id"),
+    "departement": ("code", "INSEE_DEP", "DEP", "dep", "id"),
+    "ti": ("code", "ti_id", "id"),
 }
 #: Metropolitan France bounding box (lon, lat); other features are listed, not drawn.
 METRO_BBOX = (-5.5, 41.2, 10.0, 51.3)
@@ -38,6 +40,18 @@ class LevelGeometry:
     shapes: dict[str, list[list[tuple[float, float]]]]  # code -> outer rings (lon, lat)
     outside: list[str]  # codes not drawn (overseas)
     unmatched_features: int
+    phases: dict[str, str] = field(default_factory=dict)  # ti: code -> "2018-2022" / "2023-2027"
+    source: str = ""  # what the file says it is made from (shown under the maps)
+
+    def bbox(self, code: str) -> tuple[float, float, float, float]:
+        if code not in self._boxes:
+            pts = [p for r in self.shapes[code] for p in r]
+            self._boxes[code] = (min(p[0] for p in pts), min(p[1] for p in pts),
+                                 max(p[0] for p in pts), max(p[1] for p in pts))
+        return self._boxes[code]
+
+    def __post_init__(self):
+        self._boxes: dict[str, tuple] = {}
 
 
 def geometry_dirs(settings=None, geometry_dir: Path | None = None) -> list[Path]:
@@ -104,6 +118,7 @@ def load_level(path: Path, level: str, codes: set[str]) -> LevelGeometry:
             key = k
             break
     shapes: dict[str, list] = {}
+    phases: dict[str, str] = {}
     outside, unmatched = [], 0
     for f in features:
         code = str((f.get("properties") or {}).get(key)) if key else None
@@ -122,10 +137,15 @@ def load_level(path: Path, level: str, codes: set[str]) -> LevelGeometry:
             outside.append(code)
             continue
         shapes.setdefault(code, []).extend(rings)
+        if (f.get("properties") or {}).get("phase"):
+            phases[code] = str(f["properties"]["phase"])
+    meta = data.get("metadata") or {}
+    source = f"{meta.get('source') or path.name}" + (f", COG {meta['cog']}" if meta.get("cog") else "") + \
+        (f", édition {meta['edition']}" if meta.get("edition") else "")
     log.info("geometry %s: %d of %d features drawn from %s (code property %r; %d overseas, %d not in the release)",
              level, len(shapes), len(features), path, key, len(outside), unmatched)
     return LevelGeometry(level=level, path=Path(path), shapes=shapes, outside=sorted(outside),
-                         unmatched_features=unmatched)
+                         unmatched_features=unmatched, phases=phases, source=source)
 
 
 def load_geometries(codes_by_level: dict[str, set[str]], settings=None,

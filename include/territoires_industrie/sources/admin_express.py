@@ -25,8 +25,10 @@ The WGS84G edition is EPSG:4326 (longitude, latitude) for the whole of France, D
 a projected ``.prj`` (Lambert-93, UTM…) is refused with a message naming the member. Zones
 d'emploi have no layer: they are built by dissolving the COMMUNE polygons with the commune ->
 ZE2020 mapping of the staged vintage. Output, in ``staging/geography/<vintage>/geometry/``:
-``epci.geojson`` and ``ze.geojson`` (FeatureCollections, properties ``code``, ``nom``…),
-simplified by ``SIMPLIFY_DEG`` and rounded to ``DECIMALS`` decimals.
+``epci.geojson``, ``ze.geojson``, ``departement.geojson`` and ``ti.geojson`` (FeatureCollections,
+properties ``code``, ``nom``…, ``phase`` for the TI), simplified as coverages by ``SIMPLIFY_DEG`` and
+rounded to ``DECIMALS`` decimals. :func:`build_levels` (the dissolve of commune polygons into every
+level) also builds the embedded default's geometry from the bundled real commune boundaries.
 
 shapely, pyshp and py7zr are imported inside the functions (never at DAG parse time).
 """
@@ -65,6 +67,8 @@ COMMUNE_FIELDS = ("INSEE_COM", "NOM")
 GEOMETRY_DIR = "geometry"
 EPCI_FILE = "epci.geojson"
 ZE_FILE = "ze.geojson"
+DEP_FILE = "departement.geojson"
+TI_FILE = "ti.geojson"
 SIMPLIFY_DEG = 0.0005  # ~50 m: invisible at the scale of the national map
 DECIMALS = 5  # ~1 m
 SAMPLE = 20  # codes listed in the report for each cross-check
@@ -470,6 +474,84 @@ def build_ze(communes: Iterable[tuple[dict, dict]], commune_ze: dict[str, str], 
     return _fc("ze", features, {**(meta or {}), "level": "ze", "code": "ZE2020"}), check
 
 
+# --- every level from the commune polygons (both modes) ----------------------------------------
+def _reference_communes(records: Iterable[tuple[dict, dict]], known: set[str], passage) -> tuple[dict, dict]:
+    """Commune polygons of any COG year -> the reference year's communes: a former commune is
+    dissolved into the commune nouvelle that absorbed it (``geography.map_to_vintage``)."""
+    import pandas as pd
+
+    from ..geography import map_to_vintage
+
+    codes, shapes = [], []
+    for p, geom in records:
+        code = _text(p.get("INSEE_COM") or p.get("code"))
+        if code:
+            codes.append(code)
+            shapes.append(_shape(geom))
+    mapped, rep = map_to_vintage(pd.Series(codes, dtype="string"), passage, known)
+    parts: dict[str, list] = {}
+    for code, shp in zip(mapped.tolist(), shapes):
+        if code in known:
+            parts.setdefault(code, []).append(shp)
+    merged = {c: v for c, v in parts.items() if len(v) > 1}
+    check = {"shapes": len(codes), "communes": len(parts), "dissolved_into_commune_nouvelle": len(merged),
+             "mapped": len(rep["mapped"]) + len(rep["newer"]), "unmappable_count": rep["unmappable_count"],
+             "unmappable": rep["unmappable"][:SAMPLE]}
+    return {c: (v[0] if len(v) == 1 else _union(v)) for c, v in parts.items()}, check
+
+
+def build_levels(records: Iterable[tuple[dict, dict]], geo, passage=None, *, levels=("epci", "ze", "departement", "ti"),
+                 tolerance: float = SIMPLIFY_DEG, decimals: int = DECIMALS, meta: dict | None = None) -> tuple[dict, dict]:
+    """EPCI, zones d'emploi, départements and Territoires d'industrie (both phases) as unions of
+    the reference year's communes, each layer simplified as a coverage (shared borders once, so
+    neighbours still touch). ``records``: (properties with ``INSEE_COM`` or ``code``, GeoJSON
+    geometry) of communes of any COG year. Returns ({file name: FeatureCollection}, check)."""
+    com = geo.communes
+    known = set(_col(com, "codgeo"))
+    communes, check = _reference_communes(records, known, passage)
+    cols = {"epci": "epci", "ze": "ze2020", "departement": "dep"}
+    names = {"epci": dict(zip(_col(geo.epci, "epci"), _col(geo.epci, "libepci"))),
+             "ze": dict(zip(_col(geo.ze, "ze2020"), _col(geo.ze, "libze2020"))), "departement": {}}
+    files = {"epci": EPCI_FILE, "ze": ZE_FILE, "departement": DEP_FILE, "ti": TI_FILE}
+    out: dict[str, dict] = {}
+    for level in levels:
+        t = time.perf_counter()
+        if level == "ti":
+            features = []
+            for phase, g in geo.ti.groupby("ti_phase"):
+                groups: dict[str, list] = {}
+                for tid, code in zip(_col(g, "ti_id"), _col(g, "codgeo")):
+                    if code in communes:
+                        groups.setdefault(tid, []).append(communes[code])
+                label = dict(zip(_col(g, "ti_id"), _col(g, "ti_label")))
+                feats, _ = _layer(groups, lambda c, ph=phase, lab=label: {"code": c, "nom": lab.get(c, ""), "phase": ph},
+                                  tolerance, decimals)
+                features += feats
+        else:
+            groups = {}
+            for code, key in zip(_col(com, "codgeo"), _col(com, cols[level])):
+                if code in communes and key and key != NO_EPCI:
+                    groups.setdefault(key, []).append(communes[code])
+            features, _ = _layer(groups, lambda c, lv=level: {"code": c, "nom": names[lv].get(c, "")}, tolerance, decimals)
+        out[files[level]] = _fc(level, features, {**(meta or {}), "level": level})
+        check[level] = {"features": len(features), "seconds": round(time.perf_counter() - t, 2)}
+    return out, check
+
+
+def read_geojson_communes(paths: Iterable[Path]) -> Iterator[tuple[dict, dict]]:
+    """(properties, geometry) of the communes of GeoJSON files (``code`` = INSEE commune code)."""
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SourceFormatError(f"{Path(path).name}: not a readable GeoJSON file ({exc})") from exc
+        for i, f in enumerate(data.get("features") or []):
+            props, geom = f.get("properties") or {}, f.get("geometry")
+            if not props.get("code") or not geom:
+                raise SourceFormatError(f"{Path(path).name}: feature {i} has no 'code' property or no geometry")
+            yield props, geom
+
+
 # --- writing -----------------------------------------------------------------------------------
 def write_collection(dest: Path, fc: dict) -> int:
     """Atomic, compact GeoJSON write; returns the size in bytes."""
@@ -499,7 +581,7 @@ def _col(df, name: str) -> list[str]:
     return [_text(v) for v in df[name].tolist()]
 
 
-def build_geometry(archive: Path, geo, dest_dir: Path, *, edition: str | None = None,
+def build_geometry(archive: Path, geo, dest_dir: Path, *, edition: str | None = None, passage=None,
                    tolerance: float = SIMPLIFY_DEG, decimals: int = DECIMALS) -> dict:
     """Extract the EPCI and COMMUNE layers of ``archive``, build ``epci.geojson`` and
     ``ze.geojson`` for the vintage of ``geo`` (an object with ``communes`` (codgeo, epci,
@@ -536,7 +618,13 @@ def build_geometry(archive: Path, geo, dest_dir: Path, *, edition: str | None = 
                  communes["shapes"], t_ze, communes["vintage_without_shape_count"],
                  communes["shapes_not_in_vintage_count"], communes["epci_disagreements_count"])
         members = {lv: lf.member for lv, lf in layers.items()}
-    sizes = write_geometry_dir(dest_dir, {EPCI_FILE: epci_fc, ZE_FILE: ze_fc})
+        # départements and Territoires d'industrie: the same dissolve as the embedded default
+        t = time.perf_counter()
+        more, more_check = build_levels(iter_layer(layers["COMMUNE"], COMMUNE_FIELDS), geo, passage,
+                                        levels=("departement", "ti"), tolerance=tolerance, decimals=decimals, meta=meta)
+        log.info("%s: %d départements and %d Territoires d'industrie dissolved in %.1f s", archive.name,
+                 more_check["departement"]["features"], more_check["ti"]["features"], time.perf_counter() - t)
+    sizes = write_geometry_dir(dest_dir, {EPCI_FILE: epci_fc, ZE_FILE: ze_fc, **more})
     for what, n in (("EPCI", epci_check["vintage_without_shape_count"]), ("zones d'emploi", ze_check["without_shape_count"]),
                     ("communes", communes["vintage_without_shape_count"])):
         if n:
@@ -548,7 +636,7 @@ def build_geometry(archive: Path, geo, dest_dir: Path, *, edition: str | None = 
     return {
         "status": "ok", "source": "IGN ADMIN EXPRESS COG CARTO", "edition": edition, "file": archive.name,
         "archive_bytes": archive.stat().st_size, "layers": members, "epci": epci_check, "ze": ze_check,
-        "communes": communes, "files": sizes, "simplified_deg": tolerance, "decimals": decimals,
+        "communes": communes, "departement": more_check["departement"], "ti": more_check["ti"], "files": sizes, "simplified_deg": tolerance, "decimals": decimals,
         "seconds": {"extract": round(t_extract, 2), "epci": round(t_epci, 2), "ze": round(t_ze, 2),
                     "total": round(total, 2)},
     }

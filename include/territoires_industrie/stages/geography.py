@@ -31,12 +31,24 @@ import pandas as pd
 
 from .. import storage
 from ..config import Settings, cog_year, get_settings
-from ..geography import MERGES_COG_YEAR, TI_PHASE1_CSV, Geography, build_geography, map_to_vintage, read_merges
+from ..geography import (
+    MERGES_COG_YEAR,
+    REAL_DIR,
+    TI_PHASE1_CSV,
+    Geography,
+    build_geography,
+    map_to_vintage,
+    read_merges,
+)
 from ..staged import PASSAGE_FILE
 from ..validation import gate
 
 log = logging.getLogger(__name__)
 
+#: real commune boundaries bundled for the embedded default's maps (provenance in data/real/PROVENANCE.md)
+COMMUNES_2018_DIR = REAL_DIR / "geo" / "communes_2018"
+COMMUNES_2018_SOURCE = ("IGN ADMIN EXPRESS COG 2018 (simplified by gregoiredavid/france-geojson), Licence Ouverte; "
+                        "communes dissolved into COG 2023")
 GEO_FILES = ("geo_epci", "geo_ze", "geo_passage", "geo_appartenance", "geo_cog")
 
 
@@ -51,13 +63,44 @@ def run_geography(settings: Settings | None = None) -> dict:
     folder = storage.staging_partition(settings.staging_dir, "geography", geo.vintage)
     geo.save(folder)
     storage.write_parquet(passage, folder / PASSAGE_FILE)
+    geometry = _sample_geometry(settings, folder, geo, passage)
     storage.set_current(settings.staging_dir, "geography", geo.vintage)
     return {
         "vintage": geo.vintage, "communes": len(geo.communes), "epci": len(geo.epci), "ze": len(geo.ze),
         "ti": int(geo.ti["ti_id"].nunique()), "ti_mapped_communes": len(geo.ti_mapped),
         "ti_unmapped_communes": len(geo.ti_unmapped), "passage": f"merged communes, COG {MERGES_COG_YEAR}",
-        "seconds": round(time.perf_counter() - t, 2), "path": str(folder),
+        "geometry": geometry, "seconds": round(time.perf_counter() - t, 2), "path": str(folder),
     }
+
+
+def _sample_geometry(settings: Settings, folder: Path, geo: Geography, passage: pd.DataFrame) -> dict:
+    """The map layers of the embedded default from the bundled real commune boundaries (IGN ADMIN
+    EXPRESS 2018, simplified; the sample's départements), dissolved into the COG 2023 communes and
+    every level by the same code as live mode. Optional like in live mode: a failure is recorded."""
+    from ..sources import admin_express
+
+    if not admin_express.enabled():
+        return {"status": "off", "reason": "TI_FETCH_GEOMETRY=0"}
+    t = time.perf_counter()
+    files = sorted(COMMUNES_2018_DIR.glob("communes-*.geojson"))
+    meta = {"source": COMMUNES_2018_SOURCE, "cog": geo.vintage, "crs": "EPSG:4326 (longitude, latitude)"}
+    try:
+        from dataclasses import replace
+
+        from ..staged import with_ti_2023
+
+        ti, _ = with_ti_2023(settings, geo)  # the 2023-2027 perimeters come with the sample's TI list
+        collections, check = admin_express.build_levels(admin_express.read_geojson_communes(files),
+                                                        replace(geo, ti=ti), passage, meta=meta)
+        sizes = admin_express.write_geometry_dir(folder / admin_express.GEOMETRY_DIR, collections)
+    except Exception as exc:  # noqa: BLE001 - the map is optional; the indicators are not
+        log.warning("geometry of the embedded default unavailable: %s", admin_express.describe_error(exc))
+        return {"status": "unavailable", "reason": admin_express.describe_error(exc)}
+    log.info("geometry of the embedded default: %d commune shapes -> %d communes of COG %s (%d dissolved), %s in "
+             "%.1f s", check["shapes"], check["communes"], geo.vintage, check["dissolved_into_commune_nouvelle"],
+             ", ".join(f"{k} {check[k]['features']}" for k in ("epci", "ze", "departement", "ti")),
+             time.perf_counter() - t)
+    return {"status": "ok", "source": COMMUNES_2018_SOURCE, "files": sizes, **check}
 
 
 # --- shared helpers --------------------------------------------------------------------------
@@ -228,7 +271,9 @@ def _stage_geometry(folder: Path, geo, got, off: dict | None) -> dict:
         return {**off, "previous_kept": dest.is_dir()}
     prov = {"raw_sha256": (got.manifest or {}).get("sha256"), "raw_path": str(got.path)}
     try:
-        rep = admin_express.build_geometry(got.path, geo, dest, edition=(got.manifest or {}).get("edition") or got.vintage)
+        passage = pd.read_parquet(folder / PASSAGE_FILE) if (folder / PASSAGE_FILE).exists() else None
+        rep = admin_express.build_geometry(got.path, geo, dest, edition=(got.manifest or {}).get("edition") or got.vintage,
+                                           passage=passage)
     except Exception as exc:  # noqa: BLE001 - optional output: logged and reported, never fatal
         reason = admin_express.describe_error(exc)
         log.warning("geography %s: official geometries not built from %s: %s; the report map stays unavailable",

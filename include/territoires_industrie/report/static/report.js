@@ -60,6 +60,16 @@
       } else {
         col.headerFilter = "input"; col.headerFilterPlaceholder = "filtrer…";
       }
+      if (c.definition) {  /* the indicator's definition on the Méthode page */
+        col.titleFormatter = function () {
+          var s = document.createElement("span"), a = document.createElement("a");
+          s.textContent = c.title + " ";
+          a.href = c.definition; a.textContent = "ⓘ"; a.title = "définition"; a.className = "def-link";
+          a.addEventListener("click", function (e) { e.stopPropagation(); });
+          s.appendChild(a);
+          return s;
+        };
+      }
       if (c.frozen) { col.frozen = true; }
       if (c.width) { col.width = c.width; }
       return col;
