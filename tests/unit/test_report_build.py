@@ -251,3 +251,28 @@ def test_a_definition_changed_in_the_dictionary_changes_the_page(engine, setting
                              "WHERE indicator_id = (SELECT MIN(indicator_id) FROM indicator_dictionary)"))
     out = build_report(engine, tmp_path / "r", settings=settings)
     assert "FORMULE-DE-TEST" in (Path(out["path"]) / "methode.html").read_text(encoding="utf-8")
+
+
+def test_candidacy_map_draws_the_members_over_their_zones():
+    """The review's small map: the members coloured by their class among EPCI (hatched when the
+    score is missing), the neighbours grey, the zones d'emploi as outlines; none without geometry."""
+    import pandas as pd
+    from territoires_industrie.report.geometry import LevelGeometry
+    from territoires_industrie.report.maps import candidacy
+
+    def sq(x, y):
+        return [[(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1), (x, y)]]
+
+    epci = LevelGeometry("epci", Path("epci.geojson"), {f"E{i}": sq(i, 0) for i in range(8)}, [], 0, source="test")
+    ze = LevelGeometry("ze", Path("ze.geojson"), {"Z1": [[(4, 0), (8, 0), (8, 1), (4, 1), (4, 0)]]}, [], 0)
+    comp = pd.DataFrame({"territory_id": [f"E{i}" for i in range(8)], "reference_set": "epci", "label": "x",
+                         "score": [10.0, 20, 30, 40, 50, 60, 70, None], "rank_national": range(8, 0, -1),
+                         "n_reference": 8, "mc_rank_p05": 1, "mc_rank_p95": 8,
+                         **{f"domain_{d}": 1.0 for d in "abcd"}, "url": None})
+    m = candidacy({"epci": epci, "ze": ze}, ["E6", "E7", "E99"], comp)
+    svg = m["svg"]
+    assert re.findall(r'<path data-id="([^"]+)"', svg) == ["E6", "E7"] and m["missing"] == ["E99"]
+    fills = dict(re.findall(r'<path data-id="([^"]+)"[^>]*fill="([^"]+)"', svg))
+    assert fills["E6"].startswith("#") and fills["E7"] == "url(#hatch-map-candidacy)"  # missing: hatched, not 0
+    assert 'stroke-dasharray' in svg  # the zone d'emploi outline
+    assert candidacy({"ze": ze}, ["E6"], comp) is None

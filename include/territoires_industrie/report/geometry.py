@@ -108,13 +108,14 @@ def _outer_rings(geom: dict) -> list[list]:
     return []
 
 
-def load_level(path: Path, level: str, codes: set[str]) -> LevelGeometry:
+def load_level(path: Path, level: str, codes: set[str] | None) -> LevelGeometry:
+    """The shapes of ``level`` in ``path`` whose code is in ``codes`` (None: every feature)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     features = data.get("features", [])
     key = None
     for k in CODE_KEYS[level]:
-        vals = {str((f.get("properties") or {}).get(k)) for f in features}
-        if vals & codes:
+        vals = {str((f.get("properties") or {}).get(k)) for f in features if k in (f.get("properties") or {})}
+        if vals & codes if codes is not None else vals:
             key = k
             break
     shapes: dict[str, list] = {}
@@ -122,7 +123,7 @@ def load_level(path: Path, level: str, codes: set[str]) -> LevelGeometry:
     outside, unmatched = [], 0
     for f in features:
         code = str((f.get("properties") or {}).get(key)) if key else None
-        if code is None or code not in codes:
+        if code is None or (codes is not None and code not in codes):
             unmatched += 1
             continue
         rings = [_thin(r) for r in _outer_rings(f.get("geometry") or {})]

@@ -199,3 +199,40 @@ def tooltip_text(v: dict, variable: str = "score") -> str:
     if v.get("lo") is not None:
         out += f" · intervalle {fmt_rank(v['lo'])}–{fmt_rank(v['hi'])}"
     return out
+
+
+def candidacy(geos: dict, members: list[str], comp: pd.DataFrame, width: float = 420) -> dict | None:
+    """The small map of a candidacy review: its EPCI coloured by their composite class among EPCI,
+    the other EPCI around in grey, the zones d'emploi around as outlines. None without geometry."""
+    epci_geo = geos.get("epci")
+    if epci_geo is None:
+        return None
+    drawn = [m for m in members if m in epci_geo.shapes]
+    if not drawn:
+        return None
+    boxes = [epci_geo.bbox(m) for m in drawn]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    mx, my = (x1 - x0) * 0.15 + 0.03, (y1 - y0) * 0.15 + 0.03
+    box = (x0 - mx, y0 - my, x1 + mx, y1 + my)
+    around = {c: r for c, r in epci_geo.shapes.items() if c not in drawn and _overlaps(epci_geo.bbox(c), box)}
+    ze_geo = geos.get("ze")
+    zes = {c: r for c, r in (ze_geo.shapes.items() if ze_geo else []) if _overlaps(ze_geo.bbox(c), box)}
+    rows = comp[comp["reference_set"] == "epci"] if len(comp) else comp
+    bnds = breaks(rows["score"]) if len(rows) else []
+    vals = _values(rows[rows["territory_id"].isin(drawn)], "") if len(rows) else {}
+    proj = Projection.fit([r for m in drawn for r in epci_geo.shapes[m]] + [r for rings in around.values() for r in rings],
+                          width=width, pad=0.0)
+    svg_id = "map-candidacy"
+    grey = "".join(f'<path d="{proj.d(r)}" fill="#e6e8eb" stroke="#ffffff" stroke-width=".6"/>' for r in around.values())
+    ze_lines = "".join(f'<path d="{proj.d(r)}" fill="none" stroke="#5b6470" stroke-width="1.2" stroke-dasharray="4 2"/>'
+                       for r in zes.values())
+    members_svg = "".join(
+        f'<path data-id="{html.escape(m)}" d="{proj.d(epci_geo.shapes[m])}" fill="{_fill(klass(vals.get(m, {}).get("score"), bnds), svg_id)}" '
+        f'stroke="#1d1d1b" stroke-width="1.2"><title>{html.escape(tooltip_text(vals[m]) if m in vals else m)}</title></path>'
+        for m in drawn)
+    svg = (f'<svg id="{svg_id}" class="map candidacy" viewBox="0 0 {proj.width:.0f} {proj.height:.0f}" role="img" '
+           f'xmlns="http://www.w3.org/2000/svg"><defs>{HATCH.format(id=svg_id)}</defs>{grey}{members_svg}{ze_lines}</svg>')
+    return {"svg": svg, "legend": legend(bnds, "Indice composite des EPCI membres"), "drawn": len(drawn),
+            "missing": [m for m in members if m not in epci_geo.shapes], "source": epci_geo.source,
+            "zones": len(zes)}

@@ -75,14 +75,38 @@ def env():
     return _ENV
 
 
-def render_html(doc: dict) -> str:
+def render_html(doc: dict, candidacy_map: dict | None = None) -> str:
     from .vocabulary import DOMAIN_LABELS_FR, SECRET_FR
 
     comp = {c["reference_set"]: c for c in doc["composite"]}
     return env().get_template("review.html").render(
         doc=doc, comp=comp, sets=[s for s in SETS if s in comp], flag_labels=FLAG_LABELS_FR,
-        domain_labels=DOMAIN_LABELS_FR, secret_fr=SECRET_FR,
+        domain_labels=DOMAIN_LABELS_FR, secret_fr=SECRET_FR, candidacy_map=candidacy_map,
         vintages=sorted((doc["release"]["source_vintages"] or {}).items()))
+
+
+_GEOS: dict = {}
+
+
+def candidacy_map(doc: dict, composite: pd.DataFrame, settings=None) -> dict | None:
+    """The small map of the candidacy (its EPCI over their zones d'emploi) from the staged
+    geometry, or None when there is none; geometries are read once per process and folder."""
+    from ..report import maps
+    from ..report.geometry import find_files, geometry_dirs, load_level
+
+    if settings is None:
+        from ..config import get_settings
+
+        settings = get_settings()
+    files = find_files(geometry_dirs(settings))
+    if "epci" not in files:
+        return None
+    key = tuple(sorted((k, str(p), p.stat().st_mtime_ns) for k, p in files.items() if k in ("epci", "ze")))
+    if key not in _GEOS:
+        _GEOS.clear()
+        _GEOS[key] = {k: load_level(p, k, None) for k, p in files.items() if k in ("epci", "ze")}
+    members = [m["epci"] for m in doc["perimeter"]["members"]]
+    return maps.candidacy(_GEOS[key], members, composite)
 
 
 def csv_row(doc: dict) -> dict:
@@ -196,14 +220,14 @@ def write_small_xlsx(sheets: dict[str, pd.DataFrame], dest: Path, readme: list[t
     return Path(dest)
 
 
-def write_outputs(doc: dict, folder: Path, xlsx: bool = True) -> dict:
+def write_outputs(doc: dict, folder: Path, xlsx: bool = True, candidacy_map: dict | None = None) -> dict:
     """review.html / review.json / review.csv (/ review.xlsx) in ``folder``; returns the names.
     In a batch the XLSX rows of every candidacy go to the batch workbook instead
     (``xlsx=False``: openpyxl costs ~40 ms a workbook)."""
     from .scoring import rules_fr
 
     folder = Path(folder)
-    storage.atomic_write_text(folder / "review.html", render_html(doc))
+    storage.atomic_write_text(folder / "review.html", render_html(doc, candidacy_map))
     storage.atomic_write_text(folder / "review.json",
                               json.dumps(jsonable(doc), ensure_ascii=False, indent=2, allow_nan=False) + "\n")
     row_dict = csv_row(doc)

@@ -327,7 +327,7 @@ def _published_ti(cand: Candidacy, ctx: ReviewContext, checks: dict) -> list[dic
 _swap_in = storage.swap_dir_into_place
 
 
-def write_review(doc: dict, out_root: Path, xlsx: bool = True) -> dict:
+def write_review(doc: dict, out_root: Path, xlsx: bool = True, candidacy_map: dict | None = None) -> dict:
     """Write the outputs of one review into ``<out_root>/<release>/<slug>/`` (atomic swap)."""
     from . import render
 
@@ -337,7 +337,7 @@ def write_review(doc: dict, out_root: Path, xlsx: bool = True) -> dict:
     dest = release_dir / slug
     tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.tmp-", dir=release_dir))
     try:
-        names = render.write_outputs(doc, tmp, xlsx=xlsx)
+        names = render.write_outputs(doc, tmp, xlsx=xlsx, candidacy_map=candidacy_map)
         os.chmod(tmp, 0o755)
         _swap_in(tmp, dest)
     except BaseException:
@@ -353,7 +353,16 @@ def review_candidacy(cand: Candidacy, ctx: ReviewContext, *, out_root: Path | No
     when given. Raises :class:`CandidacyRejected` (with every problem named) when it cannot be
     reviewed."""
     doc = assess(cand, ctx, field_name, **(_precomputed or {}))
-    paths = write_review(doc, out_root, xlsx=xlsx) if out_root is not None else {}
+    paths = {}
+    if out_root is not None:
+        from . import render
+
+        try:
+            cmap = render.candidacy_map(doc, ctx.composite)
+        except (OSError, ValueError, KeyError) as exc:  # the map is optional; the verdict is not
+            log.warning("candidacy map unavailable: %s", exc)
+            cmap = None
+        paths = write_review(doc, out_root, xlsx=xlsx, candidacy_map=cmap)
     return ReviewResult(document=doc, paths=paths)
 
 

@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 #: real commune boundaries bundled for the embedded default's maps (provenance in data/real/PROVENANCE.md)
 COMMUNES_2018_DIR = REAL_DIR / "geo" / "communes_2018"
-COMMUNES_2018_SOURCE = ("IGN ADMIN EXPRESS COG 2018 (simplified by gregoiredavid/france-geojson), Licence Ouverte; "
-                        "communes dissolved into COG 2023")
+COMMUNES_2018_SOURCE = ("IGN ADMIN EXPRESS COG 2018 simplifié (gregoiredavid/france-geojson), Licence Ouverte ; "
+                        "anciennes communes regroupées dans leur commune nouvelle")
 GEO_FILES = ("geo_epci", "geo_ze", "geo_passage", "geo_appartenance", "geo_cog")
 
 
@@ -188,10 +188,7 @@ def _run_geography_live(settings: Settings) -> dict:
         tmp = Path(tmp)
         epci_x = geo_live.extract_xlsx(got["geo_epci"].path, tmp)
         ze_x = geo_live.extract_xlsx(got["geo_ze"].path, tmp)
-        passage = geo_live.read_passage_table(geo_live.extract_xlsx(got["geo_passage"].path, tmp, "passage_geo"), year)
-        # + the bundled merges (COG 2026): communes nouvelles created after the reference year
-        passage = pd.concat([passage, read_merges()], ignore_index=True).drop_duplicates() \
-            .sort_values(["codgeo_ini", "codgeo"]).reset_index(drop=True)
+        passage = _live_passage(got["geo_passage"].path, tmp, year)
         com, arm = geo_live.read_appartenance(geo_live.extract_xlsx(got["geo_appartenance"].path, tmp))
         geo = build_geography(epci_x, ze_x, ti_paths=[("2018-2022", TI_PHASE1_CSV), ("2023-2027", got["ti_2023"].path)],
                               vintage=vintage, passage=passage)
@@ -241,6 +238,16 @@ def _run_geography_live(settings: Settings) -> dict:
                                                       "raw": {k: str(g.path) for k, g in got.items()}})
     storage.set_current(settings.staging_dir, "geography", vintage)
     return {**summary, "seconds": round(time.perf_counter() - t, 2), "path": str(folder)}
+
+
+def _live_passage(zip_path: Path, tmp: Path, year: int) -> pd.DataFrame:
+    """INSEE's passage table towards ``year`` + the bundled merges table (COG 2026): the communes
+    nouvelles created after the reference year."""
+    from ..sources import geo_live
+
+    passage = geo_live.read_passage_table(geo_live.extract_xlsx(zip_path, tmp, "passage_geo"), year)
+    return pd.concat([passage, read_merges()], ignore_index=True).drop_duplicates() \
+        .sort_values(["codgeo_ini", "codgeo"]).reset_index(drop=True)
 
 
 # --- official geometries (report map) ----------------------------------------------------------
