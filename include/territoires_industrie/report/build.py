@@ -525,19 +525,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
                page_lists=page_lists, has_composite=has_composite, dictionary=_records(rd.indicator_dictionary),
                domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos])
 
-        # tables
-        specs = [_table_spec(lv, wide, rd, names) for lv in TABLE_LEVELS if lv in rd.levels]
-        render("tableaux.html", "tables.html", tables=[{**s, "json": charts.to_json(s)} for s in specs])
-
-        # changes since the previous release
-        changes = _changes(rd, prev) if prev is not None else None
-        render("evolutions.html", "changes.html", changes=changes, has_composite=has_composite)
-
-        render("validation.html", "validation.html", releases=_release_rows(releases),
-               datasets=list((validation or {}).values()), validation_available=validation is not None,
-               sources=_sources(engine), state_labels=SOURCE_STATE_FR)
-        render("telechargements.html", "downloads.html", files=downloads)
-        render("methode.html", "methode.html", **_method_context(rd))
+        _other_pages(render, rd, prev, wide, names, releases, validation, engine, downloads)
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -550,6 +538,20 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
     return {"release_id": rd.release_id, "path": str(final), "index": str(final / "index.html"), "pages": n_pages,
             "previous_release": prev_id, "maps": [m["set"] for m in (overview_map or {}).get("sets", [])], "seconds": round(elapsed, 2),
             "latest": str(reports_dir / "latest" / "index.html") if update_latest else None}
+
+
+def _other_pages(render, rd: ReleaseData, prev, wide: pd.DataFrame, names, releases: pd.DataFrame,
+                 validation: dict | None, engine, downloads: list[dict]) -> None:
+    """Tables, changes since the previous release, validation and sources, downloads, method."""
+    specs = [_table_spec(lv, wide, rd, names) for lv in TABLE_LEVELS if lv in rd.levels]
+    render("tableaux.html", "tables.html", tables=[{**s, "json": charts.to_json(s)} for s in specs])
+    changes = _changes(rd, prev) if prev is not None else None
+    render("evolutions.html", "changes.html", changes=changes, has_composite=not rd.composite.empty)
+    render("validation.html", "validation.html", releases=_release_rows(releases),
+           datasets=list((validation or {}).values()), validation_available=validation is not None,
+           sources=_sources(engine), state_labels=SOURCE_STATE_FR)
+    render("telechargements.html", "downloads.html", files=downloads)
+    render("methode.html", "methode.html", **_method_context(rd))
 
 
 def _release_rows(releases: pd.DataFrame) -> list[dict]:
