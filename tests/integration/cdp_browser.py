@@ -146,6 +146,14 @@ class Browser:
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
+    def press(self, key: str, code: str | None = None, key_code: int | None = None) -> None:
+        """A real key press (down + up) sent to the focused element, e.g. ``press("ArrowRight")``."""
+        codes = {"ArrowRight": 39, "ArrowLeft": 37, "ArrowUp": 38, "ArrowDown": 40, "Tab": 9, "Enter": 13}
+        kc = key_code or codes.get(key, 0)
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", type=kind, key=key, code=code or key,
+                      windowsVirtualKeyCode=kc, nativeVirtualKeyCode=kc)
+
     def screenshot(self, dest: Path, full_page: bool = False) -> Path:
         params = {"format": "png"}
         if full_page:

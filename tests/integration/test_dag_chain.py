@@ -117,3 +117,101 @@ def test_report_maps_in_a_browser(chain_run, tmp_path):
             assert n >= 1 and b.eval("document.querySelectorAll('#local-map path.focus').length") == 1, page.name
         assert b.console_errors() == []
     assert (tmp_path / "map.png").stat().st_size > 10_000
+
+
+def test_whatif_panel_equals_the_python_computation(chain_run, tmp_path):
+    """Issue 16: the "Vos choix" panel of the sample release recomputes in the browser exactly
+    what ``indicators.whatif`` computes, for 50 random settings on every reference set (scores to
+    1e-9, ranks, deciles and flags exactly); a slider moved with the keyboard changes a named
+    territory's rank and flag as the Python computation says; a simulation is labelled so, in the
+    page and in its CSV; official settings give the published ranks."""
+    import json
+    import random
+    from pathlib import Path
+
+    from territoires_industrie.indicators import whatif
+
+    from .cdp_browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium): what-if not checked in a browser")
+    tmp, env = chain_run
+    t = _tables(f"sqlite:///{tmp}/data/warehouse.db")
+    rel = t["current_release"]["release_id"].item()
+    page = Path(tmp) / "data" / "reports" / rel / "index.html"
+    rng = random.Random(20261204)
+    with Browser(tmp_path, width=1200, height=1400) as b:
+        b.goto(page.as_uri())
+        b.wait_for("window.tiWhatIf && window.tiWhatIf.panels.length === 1")
+        data = json.loads(b.eval("document.querySelector('.whatif-data').textContent"))
+        assert data["synthetic"] is True and {"epci", "ze", "ti_2023_2027"} <= set(data["sets"])
+        checked = 0
+        for _ in range(50):
+            s = {"weights": {d: rng.randint(0, 60) for d in "ABCD"}, "difficulty_percentile": rng.choice([70, 75, 80, 90]),
+                 "difficulty_min_domains": rng.randint(0, 4), "gate_lq": rng.choice([0.8, 1.0, 1.2]),
+                 "gate_jobs_ind": rng.choice([200, 500, 1000]), "far_percentile": rng.choice([60, 80, 95])}
+            if sum(s["weights"].values()) == 0:
+                s["weights"]["A"] = 1
+            for rs, spec in data["sets"].items():
+                js = json.loads(b.eval(f"JSON.stringify(window.tiWhatIf.compute({json.dumps(spec['rows'])}, "
+                                       f"Object.assign({json.dumps(s)}, {{official: {json.dumps(data['official'])}}})))"))
+                py = whatif.recompute(spec["rows"], s)
+                for a, p in zip(js, py):
+                    assert a["territory_id"] == p["territory_id"]
+                    assert (a["score"] is None) == (p["score"] is None)
+                    if p["score"] is not None:
+                        assert abs(a["score"] - p["score"]) <= 1e-9
+                    for k in ("rank", "decile", "gate", "in_difficulty", "far", "top10", "top20"):
+                        assert a[k] == p[k], (rs, k, s, a, p)
+                    assert a["percentile"] == pytest.approx(p["percentile"], abs=1e-9) if p["percentile"] is not None \
+                        else a["percentile"] is None
+                    checked += 1
+        assert checked >= 50 * len(data["sets"])
+        # official settings = the published ranking
+        comp = pd.read_sql(sa.text("SELECT territory_id, reference_set, rank_national FROM composite"),
+                           sa.create_engine(f"sqlite:///{tmp}/data/warehouse.db"))
+        for rs, spec in data["sets"].items():
+            py = {r["territory_id"]: r["rank"] for r in whatif.recompute(spec["rows"])}
+            pub = comp[comp["reference_set"] == rs].set_index("territory_id")["rank_national"].to_dict()
+            assert py == pub, rs
+        # the keyboard moves the domain C slider; the page follows the Python computation
+        rows = data["sets"][data["default_set"]]["rows"]
+        b.eval("document.getElementById('whatif-wC').focus()")
+        for _ in range(30):
+            b.press("ArrowRight")
+        w = {d: int(b.eval(f"document.getElementById('whatif-wn{d}').value")) for d in "ABCD"}
+        assert w["C"] == 60 and sum(w.values()) == 100
+        expect = {r["territory_id"]: r for r in whatif.recompute(rows, {"weights": w})}
+        shown = json.loads(b.eval("JSON.stringify(Array.from(document.querySelectorAll('.whatif-rows tr'))"
+                                  ".map(tr => [tr.dataset.id, tr.querySelector('.rank').textContent, "
+                                  "tr.querySelector('.flag-diff').textContent]))"))
+        for tid, rank, flag in shown:
+            e = expect[tid]
+            assert rank == (str(e["rank"]) if e["rank"] is not None else "–")
+            assert flag == {True: "oui", False: "non", None: "?"}[e["in_difficulty"]]
+        official = {r["territory_id"]: r["rank"] for r in whatif.recompute(rows)}
+        assert any(official[tid] != expect[tid]["rank"] for tid in official)  # the move did change a rank
+        assert b.eval("document.querySelector('.whatif-banner').hidden") is False
+        assert b.eval("location.hash").startswith("#choix=")
+        csv = json.loads(b.eval("JSON.stringify(window.tiWhatIf.panels[0].exportCsv())"))
+        assert csv["name"].startswith("SIMULATION_") and csv["text"].startswith("# Simulation — pas les choix officiels")
+        b.eval("document.getElementById('vos-choix').scrollIntoView()")
+        b.screenshot(tmp_path / "whatif.png")
+        # a link reproduces the settings; "Revenir aux choix officiels" resets
+        url = b.eval("location.href")
+        b.goto(url)
+        b.wait_for("window.tiWhatIf && window.tiWhatIf.panels.length === 1")
+        assert int(b.eval("document.getElementById('whatif-wn" + "C').value")) == 60
+        b.click("button.whatif-reset")
+        assert b.eval("document.querySelector('.whatif-banner').hidden") is True
+        # performance: every EPCI of France (~1,250) recomputed after a move
+        ms = b.eval("(() => { const rows = []; for (let i = 0; i < 1250; i++) { rows.push({territory_id: 'E' + i, "
+                    "region: 'R' + (i % 13), domain_a: (i * 37) % 100, domain_b: (i * 53) % 100, domain_c: (i * 71) % 100, "
+                    "domain_d: (i * 89) % 100, ind_lq: 1.1, jobs_ind: 900, gate_official: true}); } "
+                    "const s = {weights: {A: 40, B: 20, C: 30, D: 10}, difficulty_percentile: 80, difficulty_min_domains: 2, "
+                    "gate_lq: 1, gate_jobs_ind: 500, far_percentile: 80, official: {gate_lq: 1, gate_jobs_ind: 500}}; "
+                    "window.tiWhatIf.compute(rows, s); const t0 = performance.now(); window.tiWhatIf.compute(rows, s); "
+                    "return performance.now() - t0; })()")
+        print(f"what-if: 1,250 EPCI recomputed in {ms:.1f} ms in headless Chromium")
+        assert b.console_errors() == []
+    assert (tmp_path / "whatif.png").stat().st_size > 10_000

@@ -59,7 +59,7 @@ SYNTHETIC_TEXT = "DONNÉES SYNTHÉTIQUES : chiffres générés pour tester la ch
 SYNTHETIC_TEXT_EN = SYNTHETIC_BANNER  # one banner: sample.bootstrap
 STATIC_DIR = Path(__file__).parent / "static"
 VENDORED_STATIC = ("tabulator.min.js", "tabulator_simple.min.css", "LICENSE-tabulator.txt", "report.css", "report.js",
-                   "maps.js")
+                   "maps.js", "whatif.js")
 NOT_AVAILABLE = "non disponible dans cette release"
 
 
@@ -461,6 +461,38 @@ def _method_context(rd: ReleaseData) -> dict:
             "dominance_pct": round(100 * DOMINANCE_SHARE), "source_labels": METHOD_SOURCES}
 
 
+WHATIF_SETS = ("ti_2023_2027", "ti_2018_2022", "ze", "epci", "departement")
+
+
+def _whatif_context(rd: ReleaseData, terr: pd.DataFrame) -> dict | None:
+    """The inputs of the "Vos choix" panel: per reference set, the published domain scores,
+    région, official gate and gate indicators of every territory (``indicators.whatif.inputs``)."""
+    import json
+
+    from ..indicators import whatif
+
+    if rd.composite.empty:
+        return None
+    cv = current_values(rd)
+    labels = dict(zip(zip(terr["level"], terr["territory_id"]), terr["label"]))
+    sets = {}
+    for rs in WHATIF_SETS:
+        inp = whatif.inputs(rd.composite, cv, rs)
+        if inp.empty:
+            continue
+        inp["label"] = [labels.get((lv, t), t) for lv, t in zip(inp["level"], inp["territory_id"])]
+        rows = inp[[c for c in whatif.INPUT_COLUMNS if c in inp.columns]]
+        sets[rs] = {"label": REFERENCE_SET_LABELS_FR.get(rs, rs), "rows": json.loads(rows.to_json(orient="records"))}
+    if not sets:
+        return None
+    default = "ti_2023_2027" if "ti_2023_2027" in sets else next(iter(sets))
+    data = {"release": rd.release_id, "synthetic": bool(rd.synthetic), "official": whatif.OFFICIAL,
+            "default_set": default, "sets": sets}
+    return {"json": json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/"),
+            "sets_order": [(k, v["label"]) for k, v in sets.items()], "default_set": default,
+            "official": whatif.OFFICIAL, "domains": [(d, DOMAIN_LABELS_FR.get(d, d)) for d in "ABCD"]}
+
+
 def _local_map(level: str, tid: str, ctx: dict) -> dict | None:
     from . import maps
 
@@ -523,7 +555,8 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
         render("index.html", "index.html", charts=index_charts, tops=tops, overview_map=overview_map, counts=counts,
                levels=[(lv, LEVEL_LABELS_FR.get(lv, lv), counts.get(lv, 0)) for lv in rd.levels],
                page_lists=page_lists, has_composite=has_composite, dictionary=_records(rd.indicator_dictionary),
-               domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos])
+               domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos],
+               whatif=_whatif_context(rd, terr))
 
         _other_pages(render, rd, prev, wide, names, releases, validation, engine, downloads)
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
