@@ -151,3 +151,30 @@ def test_unusable_batch_files_say_why(tmp_path, content, message):
         read_batch(path)
     with pytest.raises(CandidacyFileError, match="introuvable"):
         read_batch(tmp_path / "absent.csv")
+
+
+def test_weight_robustness_share_follows_the_group_position():
+    """The share of weight draws under which a group is 'en difficulté': 1 when it tops every
+    domain, 0 when it is last, in between (and growing with its strong domain) otherwise; the
+    'plus loin de l'emploi' verdict does not move with the weights."""
+    import numpy as np
+    from territoires_industrie.review.scoring import weight_robustness
+
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(0, 100, size=(50, 4))
+    regions = np.array(["27"] * 25 + ["84"] * 25)
+    w = {"A": 0.35, "B": 0.25, "C": 0.30, "D": 0.10}
+    top = weight_robustness({d: 100.0 for d in "ABCD"}, {d: 100.0 for d in "ABCD"}, ref, regions, "27", w, draws=400)
+    low = weight_robustness({d: 0.0 for d in "ABCD"}, {d: 100.0 for d in "ABCD"}, ref, regions, "27", w, draws=400)
+    assert top["share_in_difficulty"] == 1.0 and low["share_in_difficulty"] == 0.0
+    pct = {"A": 95.0, "B": 85.0, "C": 10.0, "D": 10.0}
+    mid = [weight_robustness({"A": a, "B": 90.0, "C": 20.0, "D": 20.0}, pct, ref, regions, "27", w, draws=400)
+           ["share_in_difficulty"] for a in (60.0, 90.0, 100.0)]
+    assert 0.0 < mid[1] < 1.0 and mid[0] <= mid[1] <= mid[2]
+    assert mid[1] == weight_robustness({"A": 90.0, "B": 90.0, "C": 20.0, "D": 20.0}, pct, ref, regions, "27", w,
+                                       draws=400)["share_in_difficulty"]  # reproducible
+    assert top["share_far_from_employment"] == 1.0 and mid and weight_robustness(
+        {d: 100.0 for d in "ABCD"}, pct, ref, regions, "27", w, draws=10)["share_far_from_employment"] == 0.0
+    # fewer than k domains at the threshold: never in difficulty, whatever the weights
+    assert weight_robustness({d: 100.0 for d in "ABCD"}, {"A": 99.0, "B": 1.0, "C": 1.0, "D": 1.0}, ref, regions, "27",
+                             w, draws=100)["share_in_difficulty"] == 0.0

@@ -184,6 +184,18 @@ def _reference_domains(ctx: ReviewContext, reference_set: str) -> np.ndarray:
     return cache[reference_set]
 
 
+def _reference_domains_regions(ctx: ReviewContext, reference_set: str) -> tuple[np.ndarray, np.ndarray]:
+    """The same territories as :func:`_reference_domains`, with their région."""
+    cache = ctx.__dict__.setdefault("_ref_domains_regions", {})
+    if reference_set not in cache:
+        ref = ctx.composite[ctx.composite["reference_set"] == reference_set]
+        dom = ref[["domain_a", "domain_b", "domain_c", "domain_d"]].to_numpy(dtype="float64")
+        ok = np.isfinite(dom).all(axis=1)
+        reg = ref["region"].astype(str).to_numpy() if "region" in ref.columns else np.array([""] * len(ref))
+        cache[reference_set] = (dom[ok], reg[ok])
+    return cache[reference_set]
+
+
 # --- one candidacy ---------------------------------------------------------------------------
 
 def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *,
@@ -264,10 +276,14 @@ def _composite_rows(cand: Candidacy, ctx: ReviewContext, ind: pd.Series, group, 
         values = scoring.scored_values(ind, model)
         mc = scoring.group_monte_carlo(values, sd, model, _reference_domains(ctx, s), draws=draws, seed=seed,
                                        key=cand.key())
+        dpct = scoring.domain_percentiles(values, model)
+        ref_dom, ref_reg = _reference_domains_regions(ctx, s)
+        robust = scoring.weight_robustness({d: rec.get(f"domain_{d.lower()}") for d in "ABCD"}, dpct, ref_dom, ref_reg,
+                                           group.region, model.weights, draws=draws, seed=seed, key=cand.key())
         rows.append({"reference_set": s, "label": SET_LABELS_FR.get(s, s), "short": SET_SHORT_FR.get(s, s),
                      "score": _f(rec.get("score")),
                      **{f"domain_{d.lower()}": _f(rec.get(f"domain_{d.lower()}")) for d in "ABCD"},
-                     "domain_pct": scoring.domain_percentiles(values, model),
+                     "domain_pct": dpct, "weight_robustness": robust,
                      "percentile_national": _f(rec.get("percentile_national")),
                      "percentile_regional": _f(rec.get("percentile_regional")), "region": group.region,
                      "rank_equivalent": _f(rec.get("rank_equivalent")), "n_reference": _f(rec.get("n_reference")),

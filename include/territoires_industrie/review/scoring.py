@@ -230,3 +230,37 @@ def primary_set(doc: dict) -> str | None:
     """The reference set a review's verdict is read against (the first flag set it has)."""
     have = [c["reference_set"] for c in doc["composite"]]
     return next((s for s in FLAG_SETS if s in have), have[0] if have else None)
+
+
+def weight_robustness(group_domains: dict, domain_pct: dict, ref_domains: np.ndarray, ref_regions: np.ndarray,
+                      region, weights: dict, *, draws: int = 1000, seed: int = MC_SEED, key: str = "",
+                      alpha: float = 20.0, p_equal: float = 0.1) -> dict:
+    """How much the verdicts hang on the weights: the share of weight draws (the Monte Carlo's
+    Dirichlet around the official weights, equal weights with probability ``p_equal``) under which
+    the group is *en difficulté* (composite ≥ P national or regional and ≥ k domains ≥ P) and *plus
+    loin de l'emploi* (domain C ≥ P_C: its domain percentile does not depend on the weights).
+    ``group_domains``: the group's transformed domain scores X_A..X_D (no noise: only the weights
+    move); ``ref_domains`` / ``ref_regions``: the reference set's published domain scores and régions."""
+    t = THRESHOLDS
+    x = np.array([group_domains.get(d) if group_domains.get(d) is not None else np.nan for d in DOMAINS],
+                 dtype="float64")
+    if ref_domains.shape[0] == 0 or not np.isfinite(x).all() or draws <= 0:
+        return {}
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(b"weights"), zlib.crc32(key.encode())]))
+    w0 = np.array([weights[d] for d in DOMAINS], dtype="float64")
+    w = rng.dirichlet(alpha * w0, size=draws)
+    w[rng.random(draws) < p_equal] = 1.0 / len(DOMAINS)
+    sg = w @ x
+    sref = ref_domains @ w.T  # (n, draws)
+    n = ref_domains.shape[0]
+    pct_nat = 100.0 * (sref <= sg[None, :]).sum(axis=0) / n
+    in_reg = ref_regions == region
+    n_reg = int(in_reg.sum())
+    pct_reg = 100.0 * (sref[in_reg] <= sg[None, :]).sum(axis=0) / n_reg if n_reg else np.zeros(draws)
+    p = t["difficulty_percentile"]
+    n_dom = sum(1 for d in DOMAINS if _ge(domain_pct.get(d), p))
+    diff = ((pct_nat >= p) | (pct_reg >= p)) & (n_dom >= t["difficulty_min_domains"])
+    far = _ge(domain_pct.get("C"), t["far_from_employment_domain_c_percentile"])
+    return {"draws": int(draws), "share_in_difficulty": float(diff.mean()), "share_far_from_employment": float(far),
+            "far_depends_on_weights": False, "domains_ge_threshold": n_dom,
+            "share_top20": float((pct_nat > 80.0).mean())}
