@@ -112,10 +112,24 @@ def test_sample_geography_stage_maps_ti_perimeters_and_stages_the_passage(tmp_pa
     from territoires_industrie.config import get_settings
     from territoires_industrie.stages.geography import run_geography
 
-    s = get_settings({"TI_DATA_DIR": str(tmp_path), "TI_SOURCE_MODE": "sample"})
+    env = {"TI_DATA_DIR": str(tmp_path), "TI_SOURCE_MODE": "sample", "TI_SAMPLE_DEPARTEMENTS": "2A,2B",
+           "TI_SAMPLE_SCALE": "0.3"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = get_settings(env)
     monkeypatch.setattr("territoires_industrie.stages.geography.gate", lambda *a, **k: None)
     out = run_geography(s)
     assert out["ti_mapped_communes"] == 15 and out["ti_unmapped_communes"] == 0
     _, folder = storage.current(s.staging_dir, "geography")
     assert len(pd.read_parquet(folder / "passage.parquet")) == len(_merges())
     assert len(pd.read_parquet(folder / "ti_mapped.parquet")) == 15
+    # the map layers of the embedded default: real boundaries dissolved into the COG 2023 communes
+    g = out["geometry"]
+    assert g["status"] == "ok" and g["shapes"] == 4094 and g["communes"] == 4059 and g["unmappable_count"] == 0
+    import json
+
+    layers = {n: json.loads((folder / "geometry" / f"{n}.geojson").read_text()) for n in ("epci", "ze", "departement", "ti")}
+    assert len(layers["departement"]["features"]) == 10
+    assert {f["properties"]["phase"] for f in layers["ti"]["features"]} == {"2018-2022", "2023-2027"}
+    codes_epci = {f["properties"]["code"] for f in layers["epci"]["features"]}
+    assert {"200015162", "200033827"} <= codes_epci  # two EPCI of Corsica

@@ -515,6 +515,9 @@ def build_levels(records: Iterable[tuple[dict, dict]], geo, passage=None, *, lev
     files = {"epci": EPCI_FILE, "ze": ZE_FILE, "departement": DEP_FILE, "ti": TI_FILE}
     out: dict[str, dict] = {}
     for level in levels:
+        if (level == "ti" and getattr(geo, "ti", None) is None) or (level in cols and cols[level] not in com.columns):
+            check[level] = {"features": 0, "skipped": "no such column in the geography"}
+            continue
         t = time.perf_counter()
         if level == "ti":
             features = []
