@@ -62,7 +62,10 @@ def reviews(tmp_path_factory):
 def test_rendered_page_shows_figures_thresholds_and_banner(reviews, tmp_path):
     dom = _chromium(tmp_path, "--dump-dom", reviews["small"].as_uri()).stdout.replace("&nbsp;", NBSP)
     assert '<h1 id="candidacy-name">&lt;script&gt;alert(1)&lt;/script&gt; Dijon-Beaune</h1>' in dom
-    assert "<script" not in dom.lower()  # the name is text: no script element exists in the page
+    # the name is text: the only script elements are the what-if panel's data and code, none holds the name
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", dom, re.S | re.I)
+    assert len(scripts) == 2 and re.findall(r"<script([^>]*)>", dom)[0] == ' type="application/json" class="whatif-data"'
+    assert not any("alert(1)" in sc for sc in scripts)
     assert 'id="synthetic-banner"' in dom and "DONNÉES SYNTHÉTIQUES" in dom
     assert f'<b id="population">24{NNBSP}000</b>' in dom
     row = re.search(r'<tr data-indicator="jobs_ind".*?</tr>', dom, re.S).group(0)
@@ -101,3 +104,55 @@ def test_batch_summary_links_every_reviewed_candidacy(reviews, tmp_path):
         assert (reviews["batch"].parent / link).resolve().is_file()
     ranks = [int(r) for r in re.findall(r'<tr class="">\s*<td>(\d+)</td>', dom)]
     assert ranks == [1, 2, 3, 4, 5]
+
+
+def test_whatif_panel_of_the_review_equals_the_python_computation(reviews, tmp_path):
+    """Issue 16: the review's "Vos choix" panel places the candidacy in each reference set as
+    ``indicators.whatif.place_group`` does, for 50 random settings (scores to 1e-9, percentiles,
+    rank and flags exactly); official settings give the page's published figures; a weight moved
+    with the keyboard shows the simulation banner; screenshot."""
+    import json
+    import random
+
+    from territoires_industrie.indicators import whatif
+
+    from .cdp_browser import Browser
+
+    page = reviews["small"]
+    doc = json.loads((page.parent / "review.json").read_text(encoding="utf-8"))
+    rng = random.Random(16)
+    with Browser(tmp_path, width=1000, height=1400) as b:
+        b.goto(page.as_uri())
+        b.wait_for("window.tiWhatIf && window.tiWhatIf.panels.length === 1")
+        data = json.loads(b.eval("document.querySelector('.whatif-data').textContent"))
+        assert set(data["sets"]) == {c["reference_set"] for c in doc["composite"]}
+        for rs, spec in data["sets"].items():
+            off = whatif.place_group(spec["group"], spec["reference"])
+            c = next(c for c in doc["composite"] if c["reference_set"] == rs)
+            assert off["percentile"] == pytest.approx(c["percentile_national"], abs=1e-9)
+        for _ in range(50):
+            s = {"weights": {d: rng.randint(0, 60) for d in "ABCD"}, "difficulty_percentile": rng.choice([50, 70, 80, 90]),
+                 "difficulty_min_domains": rng.randint(0, 4), "gate_lq": rng.choice([0.8, 1.0, 1.5]),
+                 "gate_jobs_ind": rng.choice([200, 500, 5000]), "far_percentile": rng.choice([50, 80, 95])}
+            if sum(s["weights"].values()) == 0:
+                s["weights"]["B"] = 1
+            for rs, spec in data["sets"].items():
+                js = json.loads(b.eval(f"JSON.stringify(window.tiWhatIf.placeGroup({json.dumps(spec['group'])}, "
+                                       f"{json.dumps(spec['reference'])}, Object.assign({json.dumps(s)}, "
+                                       f"{{official: {json.dumps(data['official'])}}})))"))
+                py = whatif.place_group(spec["group"], spec["reference"], s)
+                for k in ("rank", "in_difficulty", "far", "gate", "percentile", "percentile_regional"):
+                    assert js[k] == py[k], (rs, k, s)
+                assert (js["score"] is None) == (py["score"] is None)
+                if py["score"] is not None:
+                    assert abs(js["score"] - py["score"]) <= 1e-9
+        assert b.eval("document.querySelector('.whatif-review .whatif-banner').hidden") is True
+        b.eval("document.getElementById('rw-D').focus()")
+        for _ in range(15):
+            b.press("ArrowRight")
+        assert b.eval("document.querySelector('input[name=wD][type=number]').value") == "25"
+        assert b.eval("document.querySelector('.whatif-review .whatif-banner').hidden") is False
+        b.eval("document.getElementById('vos-choix').scrollIntoView()")
+        b.screenshot(tmp_path / "review-whatif.png")
+        assert b.console_errors() == []
+    assert (tmp_path / "review-whatif.png").stat().st_size > 10_000

@@ -128,3 +128,46 @@ def inputs(composite: pd.DataFrame, values: pd.DataFrame, reference_set: str) ->
         if k not in c.columns:
             c[k] = np.nan
     return c.sort_values("territory_id").reset_index(drop=True)
+
+
+def place_group(group: dict, reference: list[dict], settings: dict | None = None) -> dict:
+    """A candidacy placed in a fixed reference set under other settings (the review's panel):
+    its score, national and regional percentile, rank equivalent, and flags. ``group``: its
+    published transformed domain scores ``domain_a..d``, ``region``, ``domain_pct`` {A..D} (its
+    domain percentiles in the set, which the weights do not move), ``ind_lq``, ``jobs_ind`` and
+    ``gate_official``; ``reference``: the set's rows as in :func:`recompute`."""
+    s = {**OFFICIAL, **(settings or {})}
+    w = _weights(s["weights"])
+    ref = []
+    for r in reference:
+        xs = [_num(r.get(f"domain_{d.lower()}")) for d in DOMAINS]
+        if any(x is None for x in xs):
+            continue
+        acc = 0.0
+        for wd, x in zip(w, xs):
+            acc += wd * x
+        ref.append((acc, r.get("region")))
+    xs = [_num(group.get(f"domain_{d.lower()}")) for d in DOMAINS]
+    out = {"score": None, "percentile": None, "percentile_regional": None, "rank": None}
+    if not any(x is None for x in xs) and ref:
+        acc = 0.0
+        for wd, x in zip(w, xs):
+            acc += wd * x
+        scores = [v for v, _ in ref]
+        same = [v for v, g in ref if g == group.get("region")]
+        out.update(score=acc, percentile=100.0 * _count_le(scores, acc) / len(scores),
+                   rank=1 + _count_gt(scores, acc),
+                   percentile_regional=(100.0 * _count_le(same, acc) / len(same)) if same else None)
+    dpct = {d: _num((group.get("domain_pct") or {}).get(d)) for d in DOMAINS}
+    p = float(s["difficulty_percentile"])
+    n_dom = sum(1 for d in DOMAINS if dpct[d] is not None and dpct[d] >= p)
+    ok = (out["percentile"] is not None and out["percentile"] >= p) or \
+        (out["percentile_regional"] is not None and out["percentile_regional"] >= p)
+    out["in_difficulty"] = None if out["score"] is None else bool(ok and n_dom >= int(s["difficulty_min_domains"]))
+    out["far"] = None if dpct["C"] is None else bool(dpct["C"] >= float(s["far_percentile"]))
+    lq, jobs = _num(group.get("ind_lq")), _num(group.get("jobs_ind"))
+    official_gate = s["gate_lq"] == OFFICIAL["gate_lq"] and s["gate_jobs_ind"] == OFFICIAL["gate_jobs_ind"]
+    og = group.get("gate_official")
+    out["gate"] = bool(lq >= s["gate_lq"] and jobs >= s["gate_jobs_ind"]) if lq is not None and jobs is not None \
+        else (bool(og) if official_gate and og is not None else None)
+    return out

@@ -75,14 +75,46 @@ def env():
     return _ENV
 
 
-def render_html(doc: dict, candidacy_map: dict | None = None) -> str:
+WHATIF_JS = Path(__file__).resolve().parents[1] / "report" / "static" / "whatif.js"
+
+
+def render_html(doc: dict, candidacy_map: dict | None = None, whatif: dict | None = None) -> str:
     from .vocabulary import DOMAIN_LABELS_FR, SECRET_FR
 
     comp = {c["reference_set"]: c for c in doc["composite"]}
     return env().get_template("review.html").render(
         doc=doc, comp=comp, sets=[s for s in SETS if s in comp], flag_labels=FLAG_LABELS_FR,
-        domain_labels=DOMAIN_LABELS_FR, secret_fr=SECRET_FR, candidacy_map=candidacy_map,
+        domain_labels=DOMAIN_LABELS_FR, secret_fr=SECRET_FR, candidacy_map=candidacy_map, whatif=whatif,
+        whatif_js=WHATIF_JS.read_text(encoding="utf-8") if whatif else "",
         vintages=sorted((doc["release"]["source_vintages"] or {}).items()))
+
+
+def whatif_data(doc: dict, composite: pd.DataFrame) -> dict | None:
+    """The review's "Vos choix" panel: the candidacy's published domain scores and domain
+    percentiles in each reference set, and the set's published domain scores and régions
+    (public: the composite table of the release). ``indicators.whatif.place_group`` is the
+    reference implementation of what the page computes."""
+    from ..indicators import whatif
+    from .vocabulary import DOMAIN_LABELS_FR
+
+    gate = (doc.get("flags") or {}).get("gate_industrial") or {}
+    observed = gate.get("observed") or {}
+    sets = {}
+    for c in doc["composite"]:
+        rs = c["reference_set"]
+        ref = composite[composite["reference_set"] == rs]
+        ref = ref[["region", "domain_a", "domain_b", "domain_c", "domain_d"]].astype({"region": str})
+        group = {**{f"domain_{d}": c.get(f"domain_{d}") for d in "abcd"}, "region": None if c.get("region") is None
+                 else str(c["region"]), "domain_pct": c.get("domain_pct") or {}, "ind_lq": observed.get("ind_lq"),
+                 "jobs_ind": observed.get("jobs_ind"), "gate_official": gate.get("value")}
+        sets[rs] = {"label": c.get("label") or rs, "group": group,
+                    "reference": json.loads(ref.to_json(orient="records"))}
+    if not sets:
+        return None
+    data = {"official": whatif.OFFICIAL, "order": [s for s in SETS if s in sets] + [s for s in sets if s not in SETS],
+            "sets": sets}
+    return {"json": json.dumps(jsonable(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            .replace("</", "<\\/"), "official": whatif.OFFICIAL, "domains": [(d, DOMAIN_LABELS_FR.get(d, d)) for d in "ABCD"]}
 
 
 _GEOS: dict = {}
@@ -220,14 +252,15 @@ def write_small_xlsx(sheets: dict[str, pd.DataFrame], dest: Path, readme: list[t
     return Path(dest)
 
 
-def write_outputs(doc: dict, folder: Path, xlsx: bool = True, candidacy_map: dict | None = None) -> dict:
+def write_outputs(doc: dict, folder: Path, xlsx: bool = True, candidacy_map: dict | None = None,
+                  whatif: dict | None = None) -> dict:
     """review.html / review.json / review.csv (/ review.xlsx) in ``folder``; returns the names.
     In a batch the XLSX rows of every candidacy go to the batch workbook instead
     (``xlsx=False``: openpyxl costs ~40 ms a workbook)."""
     from .scoring import rules_fr
 
     folder = Path(folder)
-    storage.atomic_write_text(folder / "review.html", render_html(doc, candidacy_map))
+    storage.atomic_write_text(folder / "review.html", render_html(doc, candidacy_map, whatif))
     storage.atomic_write_text(folder / "review.json",
                               json.dumps(jsonable(doc), ensure_ascii=False, indent=2, allow_nan=False) + "\n")
     row_dict = csv_row(doc)

@@ -343,7 +343,8 @@ def _published_ti(cand: Candidacy, ctx: ReviewContext, checks: dict) -> list[dic
 _swap_in = storage.swap_dir_into_place
 
 
-def write_review(doc: dict, out_root: Path, xlsx: bool = True, candidacy_map: dict | None = None) -> dict:
+def write_review(doc: dict, out_root: Path, xlsx: bool = True, candidacy_map: dict | None = None,
+                 whatif: dict | None = None) -> dict:
     """Write the outputs of one review into ``<out_root>/<release>/<slug>/`` (atomic swap)."""
     from . import render
 
@@ -353,7 +354,7 @@ def write_review(doc: dict, out_root: Path, xlsx: bool = True, candidacy_map: di
     dest = release_dir / slug
     tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.tmp-", dir=release_dir))
     try:
-        names = render.write_outputs(doc, tmp, xlsx=xlsx, candidacy_map=candidacy_map)
+        names = render.write_outputs(doc, tmp, xlsx=xlsx, candidacy_map=candidacy_map, whatif=whatif)
         os.chmod(tmp, 0o755)
         _swap_in(tmp, dest)
     except BaseException:
@@ -378,7 +379,7 @@ def review_candidacy(cand: Candidacy, ctx: ReviewContext, *, out_root: Path | No
         except (OSError, ValueError, KeyError) as exc:  # the map is optional; the verdict is not
             log.warning("candidacy map unavailable: %s", exc)
             cmap = None
-        paths = write_review(doc, out_root, xlsx=xlsx, candidacy_map=cmap)
+        paths = write_review(doc, out_root, xlsx=xlsx, candidacy_map=cmap, whatif=render.whatif_data(doc, ctx.composite))
     return ReviewResult(document=doc, paths=paths)
 
 

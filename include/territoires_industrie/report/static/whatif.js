@@ -60,6 +60,84 @@
     });
   }
 
+  /* a candidacy placed in a fixed reference set (the review's panel; whatif.place_group) */
+  function placeGroup(group, reference, s) {
+    var w = normWeights(s.weights), ref = [];
+    reference.forEach(function (r) {
+      var xs = DOMAINS.map(function (d) { return num(r["domain_" + d.toLowerCase()]); });
+      if (xs.some(function (x) { return x === null; })) { return; }
+      var acc = 0.0;
+      for (var k = 0; k < 4; k += 1) { acc += w[k] * xs[k]; }
+      ref.push([acc, r.region]);
+    });
+    var xs = DOMAINS.map(function (d) { return num(group["domain_" + d.toLowerCase()]); });
+    var out = {score: null, percentile: null, percentile_regional: null, rank: null};
+    if (!xs.some(function (x) { return x === null; }) && ref.length) {
+      var acc = 0.0;
+      for (var k = 0; k < 4; k += 1) { acc += w[k] * xs[k]; }
+      var scores = ref.map(function (r) { return r[0]; });
+      var same = ref.filter(function (r) { return r[1] === group.region; }).map(function (r) { return r[0]; });
+      out.score = acc;
+      out.percentile = 100.0 * countLe(scores, acc) / scores.length;
+      out.rank = 1 + countGt(scores, acc);
+      out.percentile_regional = same.length ? 100.0 * countLe(same, acc) / same.length : null;
+    }
+    var dpct = {}, p = Number(s.difficulty_percentile), nDom = 0;
+    DOMAINS.forEach(function (d) { dpct[d] = num((group.domain_pct || {})[d]); if (dpct[d] !== null && dpct[d] >= p) { nDom += 1; } });
+    var ok = (out.percentile !== null && out.percentile >= p) || (out.percentile_regional !== null && out.percentile_regional >= p);
+    out.in_difficulty = out.score === null ? null : (ok && nDom >= Number(s.difficulty_min_domains));
+    out.far = dpct.C === null ? null : dpct.C >= Number(s.far_percentile);
+    var lq = num(group.ind_lq), jobs = num(group.jobs_ind);
+    var officialGate = s.gate_lq === s.official.gate_lq && s.gate_jobs_ind === s.official.gate_jobs_ind;
+    out.gate = (lq !== null && jobs !== null) ? (lq >= s.gate_lq && jobs >= s.gate_jobs_ind)
+      : ((officialGate && group.gate_official !== null && group.gate_official !== undefined) ? Boolean(group.gate_official) : null);
+    return out;
+  }
+
+  function ReviewPanel(root) {
+    var data = JSON.parse(root.querySelector("script.whatif-data").textContent);
+    var official = data.official, self = this;
+    var q = function (sel) { return root.querySelector(sel); };
+    var fields = ["difficulty_percentile", "difficulty_min_domains", "gate_lq", "gate_jobs_ind", "far_percentile"];
+    function settings() {
+      var s = {weights: {}, official: official};
+      DOMAINS.forEach(function (d) { s.weights[d] = Number(q("input[name=w" + d + "][type=number]").value); });
+      fields.forEach(function (f) { s[f] = Number(q("input[name=" + f + "]").value); });
+      return s;
+    }
+    function setWeight(d, v) {
+      v = Math.max(0, Math.min(100, Math.round(Number(v) || 0)));
+      q("input[name=w" + d + "][type=number]").value = v;
+      q("input[name=w" + d + "][type=range]").value = v;
+    }
+    this.update = function () {
+      var s = settings(), simulated = DOMAINS.some(function (d) { return s.weights[d] !== official.weights[d]; }) ||
+        fields.some(function (f) { return s[f] !== official[f]; });
+      q(".whatif-banner").hidden = !simulated;
+      self.last = {};
+      q("tbody.whatif-rows").innerHTML = data.order.map(function (rs) {
+        var set = data.sets[rs], r = placeGroup(set.group, set.reference, s);
+        var o = placeGroup(set.group, set.reference, Object.assign({}, official, {official: official}));
+        self.last[rs] = r;
+        return "<tr data-set=\"" + rs + "\"><th>" + esc(set.label) + "</th><td class=\"num score\">" + fr(r.score, 1) + "</td><td class=\"num\">" +
+          fr(r.percentile, 0) + "</td><td class=\"num\">" + fr(r.percentile_regional, 0) + "</td><td class=\"num rank\">" + (r.rank === null ? "–" : r.rank) +
+          "</td><td class=\"flag-diff\">" + yn(r.in_difficulty) + (r.in_difficulty !== o.in_difficulty ? " (officiel : " + yn(o.in_difficulty) + ")" : "") +
+          "</td><td>" + yn(r.far) + "</td><td>" + yn(r.gate) + "</td></tr>";
+      }).join("");
+    };
+    DOMAINS.forEach(function (d) {
+      q("input[name=w" + d + "][type=range]").addEventListener("input", function (e) { setWeight(d, e.target.value); self.update(); });
+      q("input[name=w" + d + "][type=number]").addEventListener("change", function (e) { setWeight(d, e.target.value); self.update(); });
+    });
+    fields.forEach(function (f) { q("input[name=" + f + "]").addEventListener("change", self.update); });
+    q("button.whatif-reset").addEventListener("click", function () {
+      DOMAINS.forEach(function (d) { setWeight(d, official.weights[d]); });
+      fields.forEach(function (f) { q("input[name=" + f + "]").value = official[f]; });
+      self.update();
+    });
+    this.update();
+  }
+
   /* ---- the panel ---- */
   function fr(v, nd) { return v === null ? "–" : v.toLocaleString("fr-FR", {minimumFractionDigits: nd, maximumFractionDigits: nd}); }
   function yn(v) { return v === null ? "?" : (v ? "oui" : "non"); }
@@ -192,9 +270,11 @@
     this.update(false);
   }
 
-  window.tiWhatIf = {compute: compute, panels: []};
+  window.tiWhatIf = {compute: compute, placeGroup: placeGroup, panels: []};
   function start() {
-    document.querySelectorAll(".whatif").forEach(function (root) { window.tiWhatIf.panels.push(new Panel(root)); });
+    document.querySelectorAll(".whatif").forEach(function (root) {
+      window.tiWhatIf.panels.push(root.classList.contains("whatif-review") ? new ReviewPanel(root) : new Panel(root));
+    });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
