@@ -213,5 +213,16 @@ def test_whatif_panel_equals_the_python_computation(chain_run, tmp_path):
                     "window.tiWhatIf.compute(rows, s); const t0 = performance.now(); window.tiWhatIf.compute(rows, s); "
                     "return performance.now() - t0; })()")
         print(f"what-if: 1,250 EPCI recomputed in {ms:.1f} ms in headless Chromium")
+        # the overview map follows the panel (EPCI set, a weight moved), and says it shows a simulation
+        b.eval("(() => { const s = document.getElementById('whatif-set'); s.value = 'epci';"
+               " s.dispatchEvent(new Event('change')); })()")
+        fills = "JSON.stringify(Array.from(document.querySelectorAll('#map-epci path[data-id]')).map(p => p.getAttribute('fill')))"
+        before = b.eval(fills)
+        b.eval("(() => { const r = document.getElementById('whatif-wD'); r.value = 90; r.dispatchEvent(new Event('input')); })()")
+        assert b.eval(fills) != before and b.eval("document.querySelector('.map-simulated-note').hidden") is False
+        # the tables page has the same panel
+        b.goto((page.parent / "tableaux.html").as_uri())
+        b.wait_for("window.tiWhatIf && window.tiWhatIf.panels.length === 1")
+        assert b.eval("document.querySelectorAll('.whatif-rows tr').length") > 0
         assert b.console_errors() == []
     assert (tmp_path / "whatif.png").stat().st_size > 10_000

@@ -551,14 +551,15 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
 
         # national overview
         index_charts, tops = _overview(comp1)
+        whatif_ctx = _whatif_context(rd, terr)
         counts = terr.groupby("level").size().to_dict()
         render("index.html", "index.html", charts=index_charts, tops=tops, overview_map=overview_map, counts=counts,
                levels=[(lv, LEVEL_LABELS_FR.get(lv, lv), counts.get(lv, 0)) for lv in rd.levels],
                page_lists=page_lists, has_composite=has_composite, dictionary=_records(rd.indicator_dictionary),
                domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos],
-               whatif=_whatif_context(rd, terr))
+               whatif=whatif_ctx)
 
-        _other_pages(render, rd, prev, wide, names, releases, validation, engine, downloads)
+        _other_pages(render, rd, prev, wide, names, releases, validation, engine, downloads, whatif_ctx)
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -574,10 +575,11 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
 
 
 def _other_pages(render, rd: ReleaseData, prev, wide: pd.DataFrame, names, releases: pd.DataFrame,
-                 validation: dict | None, engine, downloads: list[dict]) -> None:
-    """Tables, changes since the previous release, validation and sources, downloads, method."""
+                 validation: dict | None, engine, downloads: list[dict], whatif: dict | None = None) -> None:
+    """Tables (with the "Vos choix" panel), changes since the previous release, validation and
+    sources, downloads, method."""
     specs = [_table_spec(lv, wide, rd, names) for lv in TABLE_LEVELS if lv in rd.levels]
-    render("tableaux.html", "tables.html", tables=[{**s, "json": charts.to_json(s)} for s in specs])
+    render("tableaux.html", "tables.html", tables=[{**s, "json": charts.to_json(s)} for s in specs], whatif=whatif)
     changes = _changes(rd, prev) if prev is not None else None
     render("evolutions.html", "changes.html", changes=changes, has_composite=not rd.composite.empty)
     render("validation.html", "validation.html", releases=_release_rows(releases),

@@ -81,6 +81,35 @@
     if (varSel) { varSel.addEventListener("change", redraw); }
     redraw();
   }
+  /* quintile bounds as pandas' Series.quantile (linear interpolation): the same as report/maps.py */
+  function quintiles(values) {
+    var v = values.filter(function (x) { return x !== null && x !== undefined; }).sort(function (a, b) { return a - b; });
+    if (v.length < 5) { return []; }
+    return [0.2, 0.4, 0.6, 0.8].map(function (q) {
+      var pos = q * (v.length - 1), lo = Math.floor(pos), hi = Math.ceil(pos);
+      return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+    });
+  }
+  /* the "Vos choix" panel recolours the overview map of the same set with the simulated scores */
+  window.tiMaps = {
+    recolor: function (rs, sim) {
+      var svg = document.getElementById("map-" + rs);
+      if (!svg) { return; }
+      var block = svg.closest(".map-block"), varSel = block && block.querySelector("select.map-var");
+      if (varSel && varSel.value !== "score") { return; }
+      var score = {};
+      sim.forEach(function (r) { score[r.territory_id] = r.score; });
+      var bounds = quintiles(sim.map(function (r) { return r.score; }));
+      svg.querySelectorAll("path[data-id]").forEach(function (p) {
+        var id = p.getAttribute("data-id");
+        if (!(id in score)) { return; }
+        var k = klass(score[id], bounds);
+        p.setAttribute("fill", k === null ? "url(#hatch-" + svg.id + ")" : COLORS[k]);
+        p.setAttribute("data-class", k === null ? "none" : String(k));
+      });
+      svg.setAttribute("data-simulated", "1");
+    }
+  };
   function start() { document.querySelectorAll(".map-block").forEach(init); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();

@@ -229,6 +229,10 @@
       q(".whatif-ms").textContent = fr(self.lastMs, 1);
       if (pushHash) { history.replaceState(null, "", simulated ? toHash(s) : window.location.pathname + window.location.search); }
       if (window.tiMaps && window.tiMaps.recolor) { window.tiMaps.recolor(setSel.value, sim); }
+      if (simulated !== self.wasSimulated) {  /* the map under the panel says which figures it shows */
+        document.querySelectorAll(".map-simulated-note").forEach(function (n) { n.hidden = !simulated; });
+        self.wasSimulated = simulated;
+      }
     };
     this.exportCsv = function () {
       var s = settings(), set = data.sets[setSel.value], sim = self.last || compute(set.rows, s);
