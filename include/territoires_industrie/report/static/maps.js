@@ -57,7 +57,6 @@
       if (ul && d.legends && d.legends[variable]) { ul.innerHTML = legendHtml(d.legends[variable], svg.id); }
     }
     function lookup(path) {
-      var svg = path.closest("svg");
       var rs = setSel ? currentSet() : Object.keys(data)[0];
       return (data[rs] || {}).values ? data[rs].values[path.getAttribute("data-id")] : null;
     }

@@ -94,73 +94,22 @@
     return out;
   }
 
-  function ReviewPanel(root) {
-    var data = JSON.parse(root.querySelector("script.whatif-data").textContent);
-    var official = data.official, self = this;
+  /* the form both panels share: weights (kept summing to 100), thresholds, reset, listeners */
+  var FIELDS = ["difficulty_percentile", "difficulty_min_domains", "gate_lq", "gate_jobs_ind", "far_percentile"];
+  function Controls(root, official) {
     var q = function (sel) { return root.querySelector(sel); };
-    var fields = ["difficulty_percentile", "difficulty_min_domains", "gate_lq", "gate_jobs_ind", "far_percentile"];
-    function settings() {
+    this.q = q;
+    this.settings = function () {
       var s = {weights: {}, official: official};
       DOMAINS.forEach(function (d) { s.weights[d] = Number(q("input[name=w" + d + "][type=number]").value); });
-      fields.forEach(function (f) { s[f] = Number(q("input[name=" + f + "]").value); });
+      FIELDS.forEach(function (f) { s[f] = Number(q("input[name=" + f + "]").value); });
       return s;
-    }
-    function setWeight(d, v) {
-      v = Math.max(0, Math.min(100, Math.round(Number(v) || 0)));
-      q("input[name=w" + d + "][type=number]").value = v;
-      q("input[name=w" + d + "][type=range]").value = v;
-    }
-    this.update = function () {
-      var s = settings(), simulated = DOMAINS.some(function (d) { return s.weights[d] !== official.weights[d]; }) ||
-        fields.some(function (f) { return s[f] !== official[f]; });
-      q(".whatif-banner").hidden = !simulated;
-      self.last = {};
-      q("tbody.whatif-rows").innerHTML = data.order.map(function (rs) {
-        var set = data.sets[rs], r = placeGroup(set.group, set.reference, s);
-        var o = placeGroup(set.group, set.reference, Object.assign({}, official, {official: official}));
-        self.last[rs] = r;
-        return "<tr data-set=\"" + rs + "\"><th>" + esc(set.label) + "</th><td class=\"num score\">" + fr(r.score, 1) + "</td><td class=\"num\">" +
-          fr(r.percentile, 0) + "</td><td class=\"num\">" + fr(r.percentile_regional, 0) + "</td><td class=\"num rank\">" + (r.rank === null ? "–" : r.rank) +
-          "</td><td class=\"flag-diff\">" + yn(r.in_difficulty) + (r.in_difficulty !== o.in_difficulty ? " (officiel : " + yn(o.in_difficulty) + ")" : "") +
-          "</td><td>" + yn(r.far) + "</td><td>" + yn(r.gate) + "</td></tr>";
-      }).join("");
     };
-    DOMAINS.forEach(function (d) {
-      q("input[name=w" + d + "][type=range]").addEventListener("input", function (e) { setWeight(d, e.target.value); self.update(); });
-      q("input[name=w" + d + "][type=number]").addEventListener("change", function (e) { setWeight(d, e.target.value); self.update(); });
-    });
-    fields.forEach(function (f) { q("input[name=" + f + "]").addEventListener("change", self.update); });
-    q("button.whatif-reset").addEventListener("click", function () {
-      DOMAINS.forEach(function (d) { setWeight(d, official.weights[d]); });
-      fields.forEach(function (f) { q("input[name=" + f + "]").value = official[f]; });
-      self.update();
-    });
-    this.update();
-  }
-
-  /* ---- the panel ---- */
-  function fr(v, nd) { return v === null ? "–" : v.toLocaleString("fr-FR", {minimumFractionDigits: nd, maximumFractionDigits: nd}); }
-  function yn(v) { return v === null ? "?" : (v ? "oui" : "non"); }
-  function esc(t) { var e = document.createElement("span"); e.textContent = String(t); return e.innerHTML; }
-
-  function Panel(root) {
-    var data = JSON.parse(root.querySelector("script.whatif-data").textContent);
-    var official = data.official, self = this;
-    this.data = data;
-    var q = function (sel) { return root.querySelector(sel); };
-    var setSel = q("select[name=set]");
-    var fields = ["difficulty_percentile", "difficulty_min_domains", "gate_lq", "gate_jobs_ind", "far_percentile"];
-    function settings() {
-      var s = {weights: {}, official: official};
-      DOMAINS.forEach(function (d) { s.weights[d] = Number(q("input[name=w" + d + "][type=number]").value); });
-      fields.forEach(function (f) { s[f] = Number(q("input[name=" + f + "]").value); });
-      return s;
-    }
-    function isOfficial(s) {
+    this.isOfficial = function (s) {
       return DOMAINS.every(function (d) { return s.weights[d] === official.weights[d]; }) &&
-        fields.every(function (f) { return s[f] === official[f]; }) && setSel.value === data.default_set;
-    }
-    function setWeight(d, v, rebalance) {
+        FIELDS.every(function (f) { return s[f] === official[f]; });
+    };
+    this.setWeight = function (d, v, rebalance) {
       v = Math.max(0, Math.min(100, Math.round(Number(v) || 0)));
       var cur = {};
       DOMAINS.forEach(function (x) { cur[x] = Number(q("input[name=w" + x + "][type=number]").value); });
@@ -181,10 +130,66 @@
         q("input[name=w" + x + "][type=number]").value = cur[x];
         q("input[name=w" + x + "][type=range]").value = cur[x];
       });
+    };
+    this.reset = function () {
+      var self = this;
+      DOMAINS.forEach(function (d) { self.setWeight(d, official.weights[d], false); });
+      FIELDS.forEach(function (f) { q("input[name=" + f + "]").value = official[f]; });
+    };
+    this.bind = function (onChange, onReset) {
+      var self = this;
+      DOMAINS.forEach(function (d) {
+        q("input[name=w" + d + "][type=range]").addEventListener("input", function (e) { self.setWeight(d, e.target.value, true); onChange(); });
+        q("input[name=w" + d + "][type=number]").addEventListener("change", function (e) { self.setWeight(d, e.target.value, true); onChange(); });
+      });
+      FIELDS.forEach(function (f) { q("input[name=" + f + "]").addEventListener("change", onChange); });
+      q("button.whatif-reset").addEventListener("click", onReset);
+    };
+  }
+
+  function ReviewPanel(root) {
+    var data = JSON.parse(root.querySelector("script.whatif-data").textContent);
+    var official = data.official, self = this, form = new Controls(root, official), q = form.q;
+    var officialResult = {};  /* the official placement does not change: computed once per set */
+    data.order.forEach(function (rs) {
+      officialResult[rs] = placeGroup(data.sets[rs].group, data.sets[rs].reference, Object.assign({}, official, {official: official}));
+    });
+    this.update = function () {
+      var s = form.settings();
+      q(".whatif-banner").hidden = form.isOfficial(s);
+      self.last = {};
+      q("tbody.whatif-rows").innerHTML = data.order.map(function (rs) {
+        var set = data.sets[rs], r = placeGroup(set.group, set.reference, s), o = officialResult[rs];
+        self.last[rs] = r;
+        return "<tr data-set=\"" + rs + "\"><th>" + esc(set.label) + "</th><td class=\"num score\">" + fr(r.score, 1) + "</td><td class=\"num\">" +
+          fr(r.percentile, 0) + "</td><td class=\"num\">" + fr(r.percentile_regional, 0) + "</td><td class=\"num rank\">" + (r.rank === null ? "–" : r.rank) +
+          "</td><td class=\"flag-diff\">" + yn(r.in_difficulty) + (r.in_difficulty !== o.in_difficulty ? " (officiel : " + yn(o.in_difficulty) + ")" : "") +
+          "</td><td>" + yn(r.far) + "</td><td>" + yn(r.gate) + "</td></tr>";
+      }).join("");
+    };
+    form.bind(self.update, function () { form.reset(); self.update(); });
+    this.update();
+  }
+
+  /* ---- the panel ---- */
+  function fr(v, nd) { return v === null ? "–" : v.toLocaleString("fr-FR", {minimumFractionDigits: nd, maximumFractionDigits: nd}); }
+  function yn(v) { return v === null ? "?" : (v ? "oui" : "non"); }
+  function esc(t) { var e = document.createElement("span"); e.textContent = String(t); return e.innerHTML; }
+
+  function Panel(root) {
+    var data = JSON.parse(root.querySelector("script.whatif-data").textContent);
+    var official = data.official, self = this, form = new Controls(root, official), q = form.q;
+    this.data = data;
+    var setSel = q("select[name=set]");
+    function isOfficial(s) { return form.isOfficial(s) && setSel.value === data.default_set; }
+    var officialBySet = {};  /* the official ranking of a set does not change: computed once */
+    function officialOf(rs) {
+      if (!officialBySet[rs]) { officialBySet[rs] = compute(data.sets[rs].rows, Object.assign({}, official, {official: official})); }
+      return officialBySet[rs];
     }
     function toHash(s) {
       return "#choix=" + [setSel.value, DOMAINS.map(function (d) { return s.weights[d]; }).join(","),
-        fields.map(function (f) { return s[f]; }).join(",")].join(";");
+        FIELDS.map(function (f) { return s[f]; }).join(",")].join(";");
     }
     function fromHash() {
       var m = /[#&]choix=([^&]*)/.exec(window.location.hash);
@@ -193,16 +198,16 @@
       if (parts.length !== 3 || !data.sets[parts[0]]) { return false; }
       setSel.value = parts[0];
       var ws = parts[1].split(","), fs = parts[2].split(",");
-      DOMAINS.forEach(function (d, i) { setWeight(d, ws[i], false); });
-      fields.forEach(function (f, i) { if (fs[i] !== undefined && fs[i] !== "") { q("input[name=" + f + "]").value = fs[i]; } });
+      DOMAINS.forEach(function (d, i) { form.setWeight(d, ws[i], false); });
+      FIELDS.forEach(function (f, i) { if (fs[i] !== undefined && fs[i] !== "") { q("input[name=" + f + "]").value = fs[i]; } });
       return true;
     }
     this.lastMs = null;
     this.update = function (pushHash) {
-      var s = settings(), set = data.sets[setSel.value];
+      var s = form.settings(), set = data.sets[setSel.value];
+      var offi = officialOf(setSel.value);
       var t0 = performance.now();
       var sim = compute(set.rows, s);
-      var offi = compute(set.rows, Object.assign({}, official, {official: official}));
       self.lastMs = performance.now() - t0;
       self.last = sim;
       var byId = {};
@@ -235,14 +240,14 @@
       }
     };
     this.exportCsv = function () {
-      var s = settings(), set = data.sets[setSel.value], sim = self.last || compute(set.rows, s);
+      var s = form.settings(), set = data.sets[setSel.value], sim = self.last || compute(set.rows, s);
       var label = {};
       set.rows.forEach(function (r) { label[r.territory_id] = r.label || r.territory_id; });
       var simulated = !isOfficial(s);
       var lines = [];
       lines.push("# " + (simulated ? "Simulation — pas les choix officiels" : "Choix officiels") + " ; release " + data.release +
         (data.synthetic ? " (SYNTHETIC)" : "") + " ; ensemble " + setSel.value + " ; poids A=" + s.weights.A + " B=" + s.weights.B +
-        " C=" + s.weights.C + " D=" + s.weights.D + " ; seuils " + fields.map(function (f) { return f + "=" + s[f]; }).join(" "));
+        " C=" + s.weights.C + " D=" + s.weights.D + " ; seuils " + FIELDS.map(function (f) { return f + "=" + s[f]; }).join(" "));
       lines.push("territory_id;label;score;rank;percentile;decile;en_difficulte;plus_loin_de_l_emploi;industriel");
       sim.forEach(function (r) {
         lines.push([r.territory_id, "\"" + String(label[r.territory_id]).replace(/"/g, "\"\"") + "\"", r.score === null ? "" : r.score,
@@ -258,17 +263,11 @@
     };
     this.reset = function () {
       setSel.value = data.default_set;
-      DOMAINS.forEach(function (d) { setWeight(d, official.weights[d], false); });
-      fields.forEach(function (f) { q("input[name=" + f + "]").value = official[f]; });
+      form.reset();
       self.update(true);
     };
-    DOMAINS.forEach(function (d) {
-      q("input[name=w" + d + "][type=range]").addEventListener("input", function (e) { setWeight(d, e.target.value, true); self.update(true); });
-      q("input[name=w" + d + "][type=number]").addEventListener("change", function (e) { setWeight(d, e.target.value, true); self.update(true); });
-    });
-    fields.forEach(function (f) { q("input[name=" + f + "]").addEventListener("change", function () { self.update(true); }); });
+    form.bind(function () { self.update(true); }, function () { self.reset(); });
     setSel.addEventListener("change", function () { self.update(true); });
-    q("button.whatif-reset").addEventListener("click", function () { self.reset(); });
     q("button.whatif-export").addEventListener("click", function () { self.exportCsv(); });
     fromHash();
     this.update(false);
