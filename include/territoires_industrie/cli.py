@@ -113,7 +113,7 @@ def _review(args) -> int:
 
     try:
         out = run_review(name=args.name, epci=args.epci, communes=args.communes, ti=args.ti, csv_path=args.csv,
-                         release=args.release)
+                         release=args.release, restricted=args.diffusion_restreinte)
     except CandidacyRejected as exc:
         print(f"Candidature non examinée : « {exc.candidacy.name or '?'} »")
         for pb in exc.problems:
@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", default=None, help="batch file: one row per candidacy x code (see docs/review.md)")
     p.add_argument("--release", default=None, type=_release_arg, help="release id (YYYY-MM); default: the current release")
     p.add_argument("--json", action="store_true", help="print the result (paths, flags, problems) as JSON")
+    p.add_argument("--diffusion-restreinte", action="store_true",
+                   help="entitled reviewers only: the group's exact figures, secret ones included, under "
+                        "reviews-restreintes/ (owner-only files), every output marked DIFFUSION RESTREINTE")
     p.set_defaults(func=_review)
     p = sub.add_parser("stage", help="run one pipeline stage without Airflow (debugging)")
     p.add_argument("name", choices=STAGES)

@@ -114,3 +114,35 @@ def test_one_epci_review_gives_the_published_concentration_class(ctx):
             assert got["value"] == want["value"], (code, got["value"], want["value"])
             checked += 1
     assert checked > 0
+
+
+def test_a_groups_composite_does_not_move_when_its_secret_values_change(ctx, monkeypatch):
+    """The review's composite (score, domain scores, percentiles) of a group is built from the
+    group's published values only: garbling the values of its secret indicators (statuses are
+    decided on counts, which stay) changes none of it. Before, a group's composite used its exact
+    values, so a group's published domain score bracketed its suppressed indicators."""
+    from territoires_industrie.review import groups_batch
+
+    context, _, _ = ctx
+    groups, clean = _answers(context)
+    secret_ids = [{r["indicator_id"] for r in g.indicators.to_dict("records") if r["secret_status"] != "V"}
+                  for g in clean]
+    assert sum(len(s) for s in secret_ids) > 10, "the world must hold groups with secret indicators"
+    real = groups_batch.compute_indicators
+
+    def garbled(frame, national, **kw):
+        out = real(frame, national, **kw).copy()
+        for g, ids in enumerate(secret_ids):
+            for k in ids & set(out.columns):
+                out.iloc[g, out.columns.get_loc(k)] = 1000.0 + 37.0 * g
+        if "b3_concentration" in out.columns:
+            for g, ids in enumerate(secret_ids):
+                if "b3_concentration_class" in ids:
+                    out.iloc[g, out.columns.get_loc("b3_concentration")] = 0.99
+        return out
+
+    monkeypatch.setattr(groups_batch, "compute_indicators", garbled)
+    forged, _ = compute_groups(groups, context.inputs)
+    for a, b in zip(clean, forged):
+        pd.testing.assert_frame_equal(a.composite, b.composite, check_exact=True)
+        pd.testing.assert_frame_equal(a.indicators, b.indicators, check_exact=True)

@@ -382,3 +382,48 @@ def test_without_geometry_contiguity_is_said_unchecked(tmp_path):
     assert doc["flags"]["contiguity"]["value"] is None and doc["flags"]["contiguity"]["checked"] is False
     assert doc["perimeter"]["checks"]["contiguity"]["reason"].startswith("pas de géométrie des EPCI")
     assert doc["release"]["mc_draws"] == 50 and doc["composite"][0]["mc"]["draws"] == 50
+
+
+def test_exact_figures_only_in_the_explicit_restricted_mode_and_marked_everywhere(world, tmp_path):
+    """Issue 20 item 3: an entitled reviewer gets the group's exact figures only by asking for
+    "diffusion restreinte"; every output then says so, lives in its own owner-only folder, and
+    the default review of the same group still shows nothing secret."""
+    import os
+    import stat
+
+    from openpyxl import load_workbook
+    from territoires_industrie.review import CandidacyFileError
+
+    eng, settings = world["engine"], _settings(world)
+    hidden = world["res"].counts.set_index(["level", "territory_id"]).loc[("epci", BUGEY), "jobs_ind_t1"]
+    group_total = int(900 + hidden)
+    shown = f"{group_total:,}".replace(",", NNBSP)
+
+    public = run_review(settings, name="Dijon-Bugey", epci=f"{DIJON},{BUGEY}", engine=eng)
+    assert public["diffusion"] == "publique" and "/reviews/" in public["paths"]["folder"]
+    for key in ("html", "json", "csv"):
+        text = open(public["paths"][key], encoding="utf-8").read()
+        assert "RESTREINTE" not in text.upper(), key
+    assert shown not in open(public["paths"]["html"], encoding="utf-8").read()
+
+    out = run_review(settings, name="Dijon-Bugey", epci=f"{DIJON},{BUGEY}", engine=eng, restricted=True)
+    folder = out["paths"]["folder"]
+    assert out["diffusion"] == "restreinte" and out["text"].startswith("[DIFFUSION RESTREINTE]")
+    assert folder.startswith(str(world["data"] / "reviews-restreintes")) and "/reviews/" not in folder
+    html = open(out["paths"]["html"], encoding="utf-8").read()
+    assert "<title>DIFFUSION RESTREINTE" in html and 'id="restricted-banner"' in html and shown in html
+    doc = json.loads(open(out["paths"]["json"], encoding="utf-8").read())
+    assert doc["diffusion"]["mode"] == "restreinte" and doc["diffusion"]["label"] == "DIFFUSION RESTREINTE"
+    jobs = _ind(doc, "jobs_ind")
+    assert jobs["secret_status"] == "D" and jobs["value"] == group_total  # still says the cell is secret
+    assert doc["data_quality"][0].startswith("DIFFUSION RESTREINTE")
+    row = next(csv.DictReader(open(out["paths"]["csv"], encoding="utf-8")))
+    assert row["diffusion"] == "DIFFUSION RESTREINTE" and float(row["jobs_ind"]) == group_total
+    readme = {r[0].value: r[1].value for r in load_workbook(out["paths"]["xlsx"])["Lisez-moi"].iter_rows()}
+    assert readme["Diffusion"] == "DIFFUSION RESTREINTE" and "secret statistique" in readme["DIFFUSION RESTREINTE"]
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in (out["paths"][k] for k in ("html", "json", "csv", "xlsx"))} == {0o600}
+    # the public review of the same group is untouched by the restricted one
+    assert shown not in open(public["paths"]["html"], encoding="utf-8").read()
+    with pytest.raises(CandidacyFileError, match="une candidature à la fois"):
+        run_review(settings, csv_path=tmp_path / "lot.csv", engine=eng, restricted=True)

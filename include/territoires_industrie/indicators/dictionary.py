@@ -23,6 +23,33 @@ SECRECY_FAMILIES = {
 }
 
 
+COMPOSITE_COLUMNS_MD = [
+    "## Columns of `composite`",
+    "",
+    "The composite of a territory is computed from **its published cells only**: a secret indicator "
+    "counts as missing (its domain is the mean of the domain's other indicators), the concentration "
+    "indicator enters as its published class, the standardisation (percentiles, median, MAD) and the "
+    "class boundaries are fitted on published cells. So every column below is a function of published "
+    "values and reveals nothing about a secret cell (tested by changing the secret values: no column "
+    "moves). The candidacy review computes a group's composite the same way.",
+    "",
+    "| column | meaning | when one of the territory's indicators is secret |",
+    "|---|---|---|",
+    "| score, domain_a … domain_d | composite 0-100 and transformed domain scores | published, computed "
+    "without the secret indicator |",
+    "| rank_national, rank_regional, percentile_national, percentile_regional, decile | position in the "
+    "reference set | published (same) |",
+    "| mc_rank_median, mc_rank_p05, mc_rank_p95, p_top10, p_top20, uncertain, mc_mean_rank_shift | "
+    "Monte Carlo uncertainty | published (the draws perturb published values only) |",
+    "| n_indicators_missing | scored indicators missing, secret ones included | published (the count of "
+    "secret indicators is already public through `secret_status`) |",
+    "| gate_industrial | industrial territory (location quotient ≥ 1 and industrial jobs ≥ 500) | published: "
+    "it tells on which side of 500 a secret count lies (a half-line), never an interval narrower than the "
+    "cell's protection interval |",
+    "",
+]
+
+
 def _cell(s: str) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
@@ -66,6 +93,7 @@ def render_markdown() -> str:
         "| unit, domain, direction | unit; domain A-D (scored), G (context gate), X (count/context); +1 = higher "
         "means more difficulty, -1 = higher means a larger or stronger economic base | published |",
         "",
+        *COMPOSITE_COLUMNS_MD,
         "## Periods",
         "",
         "| key | period |",

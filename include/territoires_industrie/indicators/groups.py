@@ -87,10 +87,13 @@ def b3_breaks_for(inputs: GroupInputs, reference_sets, n_members: int) -> list:
                 [])
 
 
-def indicator_record(d, st: str, vals: dict, b3_class: float, models: dict, reference_sets) -> dict:
+def indicator_record(d, st: str, vals: dict, b3_class: float, models: dict, reference_sets,
+                     restricted: bool = False) -> dict:
     """One indicator of a group: value (NaN when secret), counts behind it and its percentile
-    in each reference set. Shared by :func:`compute_group` and the review's batch path."""
-    ok = st == secrecy.PUBLISHED
+    in each reference set. Shared by :func:`compute_group` and the review's batch path.
+    ``restricted`` ("diffusion restreinte", for entitled reviewers only): secret values are shown
+    too, and ``secret_status`` still says which ones are secret."""
+    ok = st == secrecy.PUBLISHED or restricted
     raw = b3_class if d.id in CLASS_ONLY else vals.get(d.id, np.nan)
     rec = {"indicator_id": d.id, "label_fr": d.label_fr, "domain": d.domain, "direction": d.direction,
            "unit": d.unit, "value": raw if ok else np.nan,
@@ -106,11 +109,20 @@ def indicator_record(d, st: str, vals: dict, b3_class: float, models: dict, refe
     return rec
 
 
+def published_scored(indicators: pd.DataFrame) -> pd.Series:
+    """The scored values a group's composite is computed from: its published values only
+    (NaN where the group's cell is secret, the concentration index as its class), exactly as the
+    release's own composite (issue 20)."""
+    pub = indicators.set_index("indicator_id")["value"].astype("float64")
+    return pd.Series({k: float(pub.get(k, np.nan)) for k in (i.id for i in INDICATORS if i.scored)})
+
+
 def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None = None,
-                  reference_sets: tuple[str, ...] = DEFAULT_REFERENCE_SETS) -> GroupResult:
+                  reference_sets: tuple[str, ...] = DEFAULT_REFERENCE_SETS, *, restricted: bool = False) -> GroupResult:
     """Indicators of the union of ``epci_codes`` (EPCI SIREN codes) and its place in the
     reference sets. Unknown codes are returned in ``unknown_codes`` (and ignored); an empty
-    group raises ValueError naming the codes."""
+    group raises ValueError naming the codes. ``restricted``: exact figures, secret ones included
+    ("diffusion restreinte"; never the default, see :func:`indicator_record`)."""
     codes = list(dict.fromkeys(_norm_epci(c) for c in epci_codes))
     epci = inputs.counts[inputs.counts["level"] == "epci"].set_index("territory_id")
     members = [c for c in codes if c in epci.index]
@@ -151,12 +163,11 @@ def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None 
     for d in INDICATORS:
         fams = BY_ID[d.id].secrecy
         st = secrecy.combine_status(*[[status[f]] for f in fams])[0] if fams else secrecy.PUBLISHED
-        rows.append(indicator_record(d, st, vals, b3_class, inputs.models, reference_sets))
+        rows.append(indicator_record(d, st, vals, b3_class, inputs.models, reference_sets, restricted))
     indicators = pd.DataFrame(rows)
 
     comp_rows = []
-    values = pd.DataFrame({k: [h if k == "b3_concentration_class" else vals.get(k, np.nan)]
-                           for k in (i.id for i in INDICATORS if i.scored)}, index=["group"])
+    values = published_scored(indicators).to_frame().T.set_axis(["group"])
     for s in reference_sets:
         model = inputs.models.get(s)
         if model is None:
@@ -166,9 +177,9 @@ def compute_group(epci_codes: list[str], inputs: GroupInputs, label: str | None 
     comp = pd.DataFrame(comp_rows)
 
     summary = {"label": label, "n_members": len(members), "population": float(pop.sum()),
-               "jobs_ind": float(vals["jobs_ind_t1"]) if status["ind1"] == secrecy.PUBLISHED else None,
+               "jobs_ind": float(vals["jobs_ind_t1"]) if status["ind1"] == secrecy.PUBLISHED or restricted else None,
                "gate_industrial": None, "release_id": inputs.release_id}
-    if status["ind1"] == secrecy.PUBLISHED and status["tot"] == secrecy.PUBLISHED:
+    if restricted or (status["ind1"] == secrecy.PUBLISHED and status["tot"] == secrecy.PUBLISHED):
         summary["gate_industrial"] = bool(np.nan_to_num(vals.get("ind_lq", np.nan)) >= 1.0 and vals["jobs_ind_t1"] >= 500)
     ec = inputs.epci_composite
     if ec is not None and not ec.empty:

@@ -123,12 +123,15 @@ def apply_shrinkage(wide: pd.DataFrame, parents: dict[str, pd.Series], levels, i
 
 
 def concentration_classes(wide: pd.DataFrame) -> tuple[pd.Series, dict]:
-    """Quintile class (1 = least, 5 = most concentrated) of the Herfindahl index, per level."""
+    """Quintile class (1 = least, 5 = most concentrated) of the Herfindahl index, per level.
+    The class boundaries are the quintiles of the cells *published* for this indicator only, so
+    that a suppressed cell's index moves no published class (issue 20)."""
     cls = pd.Series(np.nan, index=wide.index)
     breaks = {}
+    published = pd.Series(indicator_status(wide, "b3_concentration_class") == secrecy.PUBLISHED, index=wide.index)
     for lv, sub in wide.groupby("level"):
         h = sub["b3_concentration"].where(sub["band_n"] > 0)
-        v = h.dropna()
+        v = h[published.loc[sub.index]].dropna()
         if v.empty:
             continue
         b = np.unique(np.quantile(v, [0.2, 0.4, 0.6, 0.8]))
@@ -241,16 +244,20 @@ def dictionary(periods: base.Periods) -> pd.DataFrame:
 
 
 def composite_values(wide: pd.DataFrame, variant: str = "pub") -> pd.DataFrame:
-    """Scored indicator matrix: published (shrunk) or raw values; the concentration index
-    enters as its raw Herfindahl value (internal only: it is published in classes)."""
+    """Scored indicator matrix built from **what is published only** (issue 20): the published
+    (shrunk) or raw value where the cell is published, missing (NaN) where it is secret, and the
+    concentration index as its published class. The composite, its domain scores, ranks and
+    Monte Carlo intervals are then functions of published cells: no column of the composite can
+    be solved back into a suppressed value (tested by changing the secret values and comparing)."""
     out = pd.DataFrame(index=wide.index)
     for k in SCORED:
         if k == "b3_concentration_class":
-            out[k] = wide["b3_concentration"]
+            v = wide["b3_class"]
         elif variant == "pub" and f"{k}__pub" in wide:
-            out[k] = wide[f"{k}__pub"]
+            v = wide[f"{k}__pub"]
         else:
-            out[k] = wide[k]
+            v = wide[k]
+        out[k] = v.astype("float64").where(indicator_status(wide, k) == secrecy.PUBLISHED)
     return out
 
 
@@ -313,8 +320,8 @@ def compute_release(
     lap("shrinkage")
 
     wide = wide.copy()  # defragment after the column-wise construction
-    wide["b3_class"], b3_breaks = concentration_classes(wide)
     wide = pd.concat([wide, secrecy_status(wide, members)], axis=1)
+    wide["b3_class"], b3_breaks = concentration_classes(wide)
     lap("secrecy")
     long = to_long(wide, periods)
     lap("long_table")
@@ -421,7 +428,8 @@ def _composite_set(name: str, wide: pd.DataFrame, region_of: pd.Series, b3_break
             v = variants[(shrunk, False)][0].copy()
             s = variants[(shrunk, False)][1].copy()
             for k in A_IDS:
-                v[k] = (sub[f"{k}__alt__pub"] if shrunk else sub[f"{k}__alt"]).to_numpy()
+                alt = (sub[f"{k}__alt__pub"] if shrunk else sub[f"{k}__alt"]).astype("float64")
+                v[k] = alt.where(indicator_status(sub, k) == secrecy.PUBLISHED).to_numpy()
                 sd = np.sqrt(sub[f"var__{k}__alt"].astype("float64"))
                 s[k] = (sd * sub[f"{k}__alt__w"] if shrunk else sd).to_numpy()
             variants[(shrunk, True)] = (v, s)

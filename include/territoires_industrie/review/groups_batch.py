@@ -25,6 +25,7 @@ from ..indicators.groups import (
     _norm_epci,
     b3_breaks_for,
     indicator_record,
+    published_scored,
 )
 
 
@@ -49,9 +50,16 @@ def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[st
     h = vals["b3_concentration"].to_numpy(dtype="float64") if "b3_concentration" in vals else np.full(n, np.nan)
     b3_class = _b3_classes(h, inputs, reference_sets, members)
 
-    values = pd.DataFrame({k: (h if k == "b3_concentration_class" else vals[k].to_numpy(dtype="float64")
-                               if k in vals else np.full(n, np.nan))
-                           for k in (i.id for i in INDICATORS if i.scored)}, index=range(n))
+    records = vals.to_dict("records")
+    rows = []
+    for g in range(n):
+        out_rows = []
+        for d in INDICATORS:
+            fams = BY_ID[d.id].secrecy
+            st = secrecy.combine_status(*[[status[f][g]] for f in fams])[0] if fams else secrecy.PUBLISHED
+            out_rows.append(indicator_record(d, st, records[g], b3_class[g], inputs.models, reference_sets))
+        rows.append(pd.DataFrame(out_rows))
+    values = pd.DataFrame([published_scored(r) for r in rows], index=range(n))  # published values only (issue 20)
     placed = {}
     for s in reference_sets:
         model = inputs.models.get(s)
@@ -61,19 +69,13 @@ def compute_groups(groups: list[list[str]], inputs: GroupInputs, labels: list[st
     ec = inputs.epci_composite
     ecx = ec.set_index("territory_id") if ec is not None and not ec.empty else None
     results = []
-    records = vals.to_dict("records")
     for g in range(n):
         v = records[g]
-        out_rows = []
-        for d in INDICATORS:
-            fams = BY_ID[d.id].secrecy
-            st = secrecy.combine_status(*[[status[f][g]] for f in fams])[0] if fams else secrecy.PUBLISHED
-            out_rows.append(indicator_record(d, st, v, b3_class[g], inputs.models, reference_sets))
         comp = pd.DataFrame([{"reference_set": s, **p.iloc[g].to_dict()} for s, p in placed.items()])
         summary = _summary(labels[g], members[g], pops[g], v, status["ind1"][g], status["tot"][g], ecx,
                            inputs.release_id)
         results.append(GroupResult(members=members[g], unknown_codes=unknown[g], region=regions[g],
-                                   indicators=pd.DataFrame(out_rows), composite=comp, summary=summary))
+                                   indicators=rows[g], composite=comp, summary=summary))
     return results, vals
 
 

@@ -145,6 +145,7 @@ def csv_row(doc: dict) -> dict:
     """The candidacy as one row (machine column names; empty = not available / secret)."""
     rel, cand, checks = doc["release"], doc["candidacy"], doc["perimeter"]["checks"]
     row = {
+        "diffusion": _diffusion(doc)["label"],
         "release_id": rel["release_id"], "data_status": rel["data_status"], "pipeline_version": rel["pipeline_version"],
         "source_vintages": json.dumps(rel["source_vintages"], sort_keys=True, ensure_ascii=False),
         "dossier": cand["dossier"], "candidature": cand["name"], "type_codes": cand["kind"],
@@ -179,8 +180,19 @@ def csv_row(doc: dict) -> dict:
     return {k: safe_text(v) for k, v in row.items()}
 
 
-def _readme(doc_release: dict, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-    rows = []
+def _diffusion(doc: dict) -> dict:
+    """The document's diffusion mode (documents written before the mode existed are public)."""
+    return doc.get("diffusion") or {"mode": "publique", "label": "diffusion publique (secret statistique appliqué)",
+                                    "text": None}
+
+
+def restricted(doc: dict) -> bool:
+    return _diffusion(doc)["mode"] == "restreinte"
+
+
+def _readme(doc_release: dict, extra: list[tuple[str, str]] | None = None, diffusion: dict | None = None
+            ) -> list[tuple[str, str]]:
+    rows = [(diffusion["label"], diffusion["text"])] if diffusion and diffusion.get("text") else []
     if doc_release["synthetic"]:
         rows.append(("ATTENTION", "DONNÉES SYNTHÉTIQUES : release construite sur l'échantillon généré ; aucun chiffre "
                                   "ne décrit un territoire réel."))
@@ -274,7 +286,7 @@ def write_outputs(doc: dict, folder: Path, xlsx: bool = True, candidacy_map: dic
     names = {"html": "review.html", "json": "review.json", "csv": "review.csv"}
     if not xlsx:
         for p in folder.iterdir():
-            p.chmod(0o644)
+            p.chmod(0o600 if restricted(doc) else 0o644)
         return names
     ind = pd.DataFrame(doc["indicators"])[["indicator_id", "label_fr", "domain", "unit", "period", "value", "numerator",
                                            "denominator", "secret_status", "reliable", "pct_ti_2023_2027", "pct_ze",
@@ -284,9 +296,10 @@ def write_outputs(doc: dict, folder: Path, xlsx: bool = True, candidacy_map: dic
     sheets = {"Candidature": row, "Indicateurs": ind, "EPCI membres": members, "Remarques": problems}
     rules = [(f"Règle : {FLAG_LABELS_FR.get(k, k)}", v) for k, v in rules_fr().items() if k in FLAG_LABELS_FR]
     write_small_xlsx(sheets, folder / "review.xlsx", readme=_readme(doc["release"], [
-        ("Candidature", doc["candidacy"]["name"]), *rules]))
+        ("Diffusion", _diffusion(doc)["label"]), ("Candidature", doc["candidacy"]["name"]), *rules],
+        diffusion=_diffusion(doc)))
     for p in folder.iterdir():
-        p.chmod(0o644)
+        p.chmod(0o600 if restricted(doc) else 0o644)
     return {**names, "xlsx": "review.xlsx"}
 
 

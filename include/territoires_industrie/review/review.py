@@ -146,13 +146,23 @@ def _member_rows(members: list[str], ctx: ReviewContext) -> list[dict]:
     return [dict(facts[e]) if e in facts else {"epci": e, "label": None} for e in members]
 
 
-def _quality_notes(group, ind_rows: list[dict], members: list[dict], ctx: ReviewContext) -> list[str]:
-    notes = []
+RESTRICTED_FR = ("DIFFUSION RESTREINTE : ce document contient des chiffres couverts par le secret statistique "
+                 "(valeurs exactes du groupe). Réservé aux relecteurs habilités ; ne pas diffuser, ne pas publier, "
+                 "ne pas joindre à un dossier public.")
+
+
+def _quality_notes(group, ind_rows: list[dict], members: list[dict], ctx: ReviewContext,
+                   restricted: bool = False) -> list[str]:
+    notes = [RESTRICTED_FR] if restricted else []
     secret = [r for r in ind_rows if r["secret_status"] != "V"]
     for st in sorted({r["secret_status"] for r in secret}):  # one line per reason (a page, not a list)
         labels = " ; ".join(f"« {r['label_fr']} »" for r in secret if r["secret_status"] == st)
-        notes.append(f"{labels} du groupe : {SECRET_FR.get(st, st)} — valeur(s) non affichée(s) (le rang composite, "
-                     "calculé sur les données complètes, ne les révèle pas).")
+        if restricted:
+            notes.append(f"{labels} du groupe : {SECRET_FR.get(st, st)} — valeur(s) exacte(s) affichée(s) en "
+                         "diffusion restreinte (et prise(s) en compte dans le composite de ce document).")
+        else:
+            notes.append(f"{labels} du groupe : {SECRET_FR.get(st, st)} — valeur(s) non affichée(s) et non utilisée(s) "
+                         "par le composite, calculé sur les seules valeurs publiées du groupe.")
     masked = [m for m in members if m["jobs_ind_status"] not in (None, "V")]
     if masked:
         notes.append(f"{len(masked)} EPCI membre(s) sur {len(members)} ont leurs emplois industriels couverts par le "
@@ -199,10 +209,13 @@ def _reference_domains_regions(ctx: ReviewContext, reference_set: str) -> tuple[
 # --- one candidacy ---------------------------------------------------------------------------
 
 def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *,
-           per: perim.Perimeter | None = None, ind: pd.Series | None = None, group=None) -> dict:
+           per: perim.Perimeter | None = None, ind: pd.Series | None = None, group=None,
+           restricted: bool = False) -> dict:
     """The review document of one candidacy (no file written). Raises :class:`CandidacyRejected`.
     ``per`` / ``ind`` / ``group``: the resolved perimeter, the group's indicator row and its
-    :class:`GroupResult` when already computed (batch, :mod:`.groups_batch`)."""
+    :class:`GroupResult` when already computed (batch, :mod:`.groups_batch`). ``restricted``:
+    the group's exact figures, secret ones included, in a document marked "diffusion restreinte"
+    (``doc["diffusion"]``); never the default."""
     from ..indicators.groups import compute_group
 
     if cand.fatal:
@@ -215,7 +228,8 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
         raise CandidacyRejected(cand, problems)
     members = per.members
     if group is None:
-        group = compute_group(members, ctx.inputs, label=cand.name, reference_sets=REFERENCE_SETS)
+        group = compute_group(members, ctx.inputs, label=cand.name, reference_sets=REFERENCE_SETS,
+                              restricted=restricted)
     ind = scoring.group_indicator_frame(members, ctx.inputs) if ind is None else ind
     checks = perim.checks(members, ctx)
     periods = _periods(ctx.meta)
@@ -240,6 +254,8 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
     rel = ctx.release
     doc = {
         "schema": SCHEMA,
+        "diffusion": {"mode": "restreinte", "label": "DIFFUSION RESTREINTE", "text": RESTRICTED_FR} if restricted
+        else {"mode": "publique", "label": "diffusion publique (secret statistique appliqué)", "text": None},
         "candidacy": {**cand.as_dict(), "key": cand.key(), "slug": cand.slug()},
         "release": {"release_id": ctx.release_id, "pipeline_version": rel.get("pipeline_version"),
                     "review_version": __version__, "source_vintages": rel.get("source_vintages") or {},
@@ -258,7 +274,7 @@ def assess(cand: Candidacy, ctx: ReviewContext, field_name: str | None = None, *
         "within": within,
         "flags": flags,
         "thresholds": scoring.THRESHOLDS,
-        "data_quality": _quality_notes(group, ind_rows, member_rows, ctx),
+        "data_quality": _quality_notes(group, ind_rows, member_rows, ctx, restricted),
         "problems": [p.as_dict() for p in problems],
         "method": METHOD_FR,
     }
@@ -273,7 +289,7 @@ def _composite_rows(cand: Candidacy, ctx: ReviewContext, ind: pd.Series, group, 
     for rec in group.composite.to_dict("records"):
         s = rec["reference_set"]
         model = ctx.inputs.models[s]
-        values = scoring.scored_values(ind, model)
+        values = scoring.scored_values(group.indicators, model)
         mc = scoring.group_monte_carlo(values, sd, model, _reference_domains(ctx, s), draws=draws, seed=seed,
                                        key=cand.key())
         dpct = scoring.domain_percentiles(values, model)
@@ -355,7 +371,7 @@ def write_review(doc: dict, out_root: Path, xlsx: bool = True, candidacy_map: di
     tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.tmp-", dir=release_dir))
     try:
         names = render.write_outputs(doc, tmp, xlsx=xlsx, candidacy_map=candidacy_map, whatif=whatif)
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o700 if render.restricted(doc) else 0o755)
         _swap_in(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -365,11 +381,11 @@ def write_review(doc: dict, out_root: Path, xlsx: bool = True, candidacy_map: di
 
 def review_candidacy(cand: Candidacy, ctx: ReviewContext, *, out_root: Path | None = None,
                      field_name: str | None = None, xlsx: bool = True,
-                     _precomputed: dict | None = None) -> ReviewResult:
+                     _precomputed: dict | None = None, restricted: bool = False) -> ReviewResult:
     """Review one candidacy against the release of ``ctx``; outputs written under ``out_root``
     when given. Raises :class:`CandidacyRejected` (with every problem named) when it cannot be
-    reviewed."""
-    doc = assess(cand, ctx, field_name, **(_precomputed or {}))
+    reviewed. ``restricted``: exact figures, "diffusion restreinte" (see :func:`assess`)."""
+    doc = assess(cand, ctx, field_name, restricted=restricted, **(_precomputed or {}))
     paths = {}
     if out_root is not None:
         from . import render
@@ -491,10 +507,16 @@ def short_text(doc: dict) -> str:
 
 
 def run_review(settings=None, *, name: str | None = None, epci=None, communes=None, ti=None,
-               csv_path: str | Path | None = None, release: str | None = None, engine=None) -> dict:
+               csv_path: str | Path | None = None, release: str | None = None, engine=None,
+               restricted: bool = False) -> dict:
     """Validate the request, read the release, review, write the outputs under
     ``<TI_DATA_DIR>/reviews/``. Returns a small JSON-serialisable summary (paths, flags,
     problems) — what the DAG task pushes to XCom and the CLI prints.
+
+    ``restricted`` ("diffusion restreinte", one candidacy only): the group's exact figures,
+    secret ones included, written under ``<TI_DATA_DIR>/reviews-restreintes/`` (owner-only
+    permissions), every output marked DIFFUSION RESTREINTE. Never the default; the Airflow DAG
+    does not offer it.
 
     Raises :class:`CandidacyRejected` (single candidacy that cannot be reviewed),
     :class:`CandidacyFileError` (batch file unusable) or :class:`ReviewInputsError` (release
@@ -512,6 +534,9 @@ def run_review(settings=None, *, name: str | None = None, epci=None, communes=No
     if csv_path not in (None, "") and has_codes:
         raise CandidacyFileError("donnez soit un fichier de candidatures (--csv), soit une candidature "
                                  "(--name et --epci/--communes/--ti), pas les deux")
+    if restricted and csv_path not in (None, ""):
+        raise CandidacyFileError("la diffusion restreinte s'applique à une candidature à la fois (--name et "
+                                 "--epci/--communes/--ti), pas à un lot (--csv)")
     if csv_path not in (None, ""):
         candidacies, file_problems = read_batch(Path(csv_path))
         if not candidacies:
@@ -530,13 +555,16 @@ def run_review(settings=None, *, name: str | None = None, epci=None, communes=No
     finally:
         if own:
             engine.dispose()
-    out_root = Path(settings.data_dir) / "reviews"
+    out_root = Path(settings.data_dir) / ("reviews-restreintes" if restricted else "reviews")
     if single is not None:
-        res = review_candidacy(single, ctx, out_root=out_root)
+        res = review_candidacy(single, ctx, out_root=out_root, restricted=restricted)
         doc = res.document
-        log.info("review of %r on release %s: %s", doc["candidacy"]["name"], ctx.release_id, res.paths.get("html"))
+        log.info("review of %r on release %s%s: %s", doc["candidacy"]["name"], ctx.release_id,
+                 " (DIFFUSION RESTREINTE)" if restricted else "", res.paths.get("html"))
+        text = short_text(doc)
         return {"mode": "single", "release_id": ctx.release_id, "synthetic": ctx.synthetic,
-                "name": doc["candidacy"]["name"], "paths": res.paths, "text": short_text(doc),
+                "diffusion": doc["diffusion"]["mode"], "name": doc["candidacy"]["name"], "paths": res.paths,
+                "text": f"[DIFFUSION RESTREINTE] {text}" if restricted else text,
                 "flags": {k: v["value"] for k, v in doc["flags"].items() if isinstance(v, dict) and "value" in v},
                 "problems": [p["message"] for p in doc["problems"]]}
     digest = hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()[:10]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..indicators.composite import DOMAINS, exp_transform, standardise
+from ..indicators.groups import published_scored
 from ..indicators.release import GATE_JOBS, GATE_LQ, NOISY
 from ..indicators.uncertainty import MC_SEED
 
@@ -106,10 +107,11 @@ def group_indicator_frame(members: list[str], inputs) -> pd.Series:
     return group_indicator_frames([members], inputs).iloc[0]
 
 
-def scored_values(ind: pd.Series, model) -> dict:
-    """Values the reference model scores (the concentration index enters as its raw value)."""
-    return {k: float(ind.get("b3_concentration" if k == "b3_concentration_class" else k, np.nan))
-            for k in model.params}
+def scored_values(indicators: pd.DataFrame, model) -> dict:
+    """Values the reference model scores: the group's published values only (NaN where its cell
+    is secret, the concentration index as its class), as the release's composite (issue 20)."""
+    pub = published_scored(indicators)
+    return {k: float(pub.get(k, np.nan)) for k in model.params}
 
 
 def noise_sd(ind: pd.Series) -> dict:
