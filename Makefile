@@ -19,7 +19,7 @@ export GX_ANALYTICS_ENABLED = false
 export TI_TASK_RETRIES ?= 0
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(PYTHONPATH)
 
-DAGS = ti_geography ti_sirene ti_employment ti_indicators ti_publish
+DAGS = ti_geography ti_sirene ti_employment ti_indicators ti_sirene_updates ti_publish
 
 .PHONY: run test install airflow-db airflow summary report bench bench-chain clean
 

@@ -4,7 +4,15 @@
 Pulls the establishments whose last treatment is after the watermark (the stock's as-of, or
 the end of the last landed batch) from API Sirene, lands the pages and their flattened
 `StockEtablissement` layout in the raw zone, and stages one row per SIRET treated since the
-stock (`staging/sirene_updates/`). In sample mode it does nothing and says so.
+stock (`staging/sirene_updates/`). In sample mode it lands the SYNTHETIC daily feed derived from the
+sample stock instead (same pages, same code).
+
+Then **early warning**: the new batches are merged into the versioned store of industrial
+establishments, their events (closures, re-openings, transfers, changes of activity, size drops,
+creations) and the closure signals of every territory against its own history are written to the
+warehouse (`establishment_events`, `territory_signals`) and one digest of the new alerts is sent,
+the most difficult territories first. Read them with `ti-indicators alerts` or the report's
+"Alertes" page.
 
 Runs in the Airflow pool `insee_api` (create it once:
 `airflow pools set insee_api 1 "INSEE API 30 req/min"`); the client also rate-limits itself
@@ -28,7 +36,12 @@ def ti_sirene_updates():
         # same wrapper as every stage: run metrics, failure notification, bad data not retried
         return run_stage("sirene_updates")
 
-    pull_updates()
+    @task
+    def early_warning(_pulled: dict) -> dict:
+        # merge the new batches into the establishment store, events, territory signals, one digest
+        return run_stage("early_warning")
+
+    early_warning(pull_updates())
 
 
 ti_sirene_updates()

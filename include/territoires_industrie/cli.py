@@ -245,6 +245,76 @@ def _sources(args) -> int:
     return 1 if any(r["state"] in (DRIFT, UNREACHABLE) for r in rows) else 0
 
 
+def _alerts(args) -> int:
+    """Alerted territories (most difficult first) and the establishment events since a date."""
+    from . import warehouse
+    from .alerts import tables
+    from .config import get_settings
+
+    s = get_settings()
+    if args.run:
+        from .pipeline import run_early_warning
+
+        run_early_warning(s)
+    engine = warehouse.get_engine(s.warehouse_url)
+    try:
+        sig = tables.read_signals(engine)
+        if sig.empty:
+            print("No early-warning run yet: run the DAG ti_sirene_updates (or: ti-indicators alerts --run).")
+            return 1
+        try:
+            comp = warehouse.read_latest(engine, "latest_composite")
+            terr = warehouse.read_latest(engine, "latest_territories")
+        except Exception:  # noqa: BLE001 - no release yet: alerts unranked
+            comp, terr = pd_empty(), pd_empty()
+        ranked = tables.ranked_alerts(sig, comp, terr)
+        events = tables.read_events(engine, since=args.since)
+    finally:
+        engine.dispose()
+    if args.territory:
+        code = args.territory
+        ranked = ranked[ranked["territory_id"] == code]
+        keep = events["codgeo"].eq(code)
+        for col in ("epci", "ze", "departement"):
+            keep |= events[col].eq(code)
+        events = events[keep]
+    synthetic = bool((sig["data_status"] == "SYNTHETIC").any())
+    if args.json:
+        from .storage import jsonable
+
+        print(json.dumps(jsonable({"as_of": str(sig["as_of"].iloc[0]), "synthetic": synthetic,
+                                   "alerts": ranked.to_dict("records"), "events": events.to_dict("records")}),
+                         ensure_ascii=False, indent=1))
+    else:
+        print(tables.format_text(ranked, events, str(sig["as_of"].iloc[0]), synthetic, args.since))
+    return 0
+
+
+def pd_empty():
+    import pandas as pd
+
+    return pd.DataFrame()
+
+
+def _date_arg(value: str) -> str:
+    """argparse type: a date AAAA-MM-JJ (exit code 2 otherwise)."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date AAAA-MM-JJ: {value!r}") from None
+
+
+def _code_arg(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[0-9A-Za-z-]{1,16}", value or ""):
+        raise argparse.ArgumentTypeError(f"not a territory code (EPCI SIREN, zone d'emploi, département, commune): "
+                                         f"{value[:40]!r}")
+    return value
+
+
 def _release_arg(value: str) -> str:
     """argparse type: a release id YYYY-MM, refused at the edge otherwise (exit code 2)."""
     from .arguments import InvalidArgument, release_id
@@ -267,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
                                        "exit code 1 when one drifted or is unreachable")
     p.add_argument("--check", action="store_true", help="check the sources now (metadata only, live mode)")
     p.set_defaults(func=_sources)
+    p = sub.add_parser("alerts", help="early warning: territories alerted by industrial closures (most difficult "
+                                      "first) and the establishment events since a date")
+    p.add_argument("--since", default=None, type=_date_arg, help="events with an effective date on or after AAAA-MM-JJ")
+    p.add_argument("--territory", default=None, type=_code_arg,
+                   help="only this territory (EPCI SIREN, zone d'emploi, département or commune code)")
+    p.add_argument("--run", action="store_true", help="merge the landed updates and recompute the signals first")
+    p.add_argument("--json", action="store_true", help="print alerts and events as JSON")
+    p.set_defaults(func=_alerts)
     p = sub.add_parser("report", help="rebuild the HTML report of a release from the warehouse (no pipeline run)")
     p.add_argument("--release", default=None, type=_release_arg, help="release id (YYYY-MM); default: the current release")
     p.add_argument("--exports", action="store_true", help="also rewrite exports/<release>/ from the warehouse")

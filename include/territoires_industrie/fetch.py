@@ -53,6 +53,8 @@ def acquire(source: str, settings: Settings, geo=None, **options) -> Acquired:
     ``client=`` to reuse an :class:`~territoires_industrie.http.HttpClient`).
     """
     if settings.source_mode == "sample":
+        if source == "sirene_updates":
+            return _sample_updates(settings, geo, **options)
         return _acquire_sample(source, settings, geo)
     return _acquire_live(source, settings, **options)
 
@@ -80,6 +82,36 @@ def _acquire_sample(source: str, settings: Settings, geo) -> Acquired:
     raw = storage.land_file(src, settings.raw_dir, source, vintage,
                             {"origin": "sample (SYNTHETIC)", "rows": entry.get("rows"), "url": None})
     return Acquired(source, raw, vintage, True, storage.read_manifest(raw.parent)["files"][raw.name])
+
+
+def _sample_updates(settings: Settings, geo, stock_as_of: str | None = None, **_) -> Acquired:
+    """Sample mode has no API Sirene: land the SYNTHETIC daily feed derived from the sample stock
+    (:mod:`.sample.updates_feed`), one batch per day after the watermark, through the same
+    flattening and landing code as the API pull. Returns the last batch landed (``changed``
+    False when every day of the feed is already landed)."""
+    import shutil
+
+    from .landing import Acquired, work_dir
+    from .sample.updates_feed import write_feed
+    from .sources import sirene_api
+
+    stock = _acquire_sample("sirene_stock", settings, geo)
+    as_of = stock_as_of or stock.vintage
+    feed_dir = work_dir(settings, sirene_api.SOURCE, "sample_feed")
+    got = Acquired(sirene_api.SOURCE, feed_dir, sirene_api.watermark(settings, as_of), False, {})
+    try:
+        for day in write_feed(stock.path, as_of, feed_dir / "pages"):
+            since = sirene_api.watermark(settings, as_of)
+            if day["day"] < since[:10]:
+                continue
+            out = sirene_api.land_pages(settings, day["pages"], since, feed_dir / f"land-{day['day']}",
+                                        q=sirene_api.q_updated_since(since),
+                                        url="sample: SYNTHETIC API Sirene 3.11 feed (no network)",
+                                        total=day["records"])
+            got = out if out.changed else got
+    finally:
+        shutil.rmtree(feed_dir, ignore_errors=True)
+    return got
 
 
 # --- live ------------------------------------------------------------------------------------

@@ -226,3 +226,38 @@ def test_whatif_panel_equals_the_python_computation(chain_run, tmp_path):
         assert b.eval("document.querySelectorAll('.whatif-rows tr').length") > 0
         assert b.console_errors() == []
     assert (tmp_path / "whatif.png").stat().st_size > 10_000
+
+
+def test_alertes_page_in_a_browser(chain_run, tmp_path):
+    """The early warning of the chain (SYNTHETIC daily feed of the Corse sample): the Alertes
+    page lists the alerted territories, most difficult first, each with its chart of closures
+    against the expected band, and the SYNTHETIC label; the CLI says the same."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .cdp_browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium): Alertes page not checked in a browser")
+    tmp, env = chain_run
+    t = _tables(f"sqlite:///{tmp}/data/warehouse.db")
+    rel = t["current_release"]["release_id"].item()
+    page = Path(tmp) / "data" / "reports" / rel / "alertes.html"
+    with Browser(tmp_path) as b:
+        b.goto(page.as_uri())
+        b.wait_for("document.querySelector('#alerts-as-of') !== null")
+        rows = json.loads(b.eval("JSON.stringify(Array.from(document.querySelectorAll('#alerts-table tbody tr'))"
+                                 ".map(r => [r.dataset.level, r.dataset.territory, r.querySelectorAll('svg rect.obs').length]))"))
+        assert rows and all(n == 3 for _, _, n in rows)  # 7, 30 and 90 days
+        assert "SYNTHETIC" in b.eval("document.getElementById('alerts-as-of').textContent")
+        assert b.eval("document.querySelectorAll('#events-table tbody tr').length") > 0
+        assert b.eval("document.querySelector('header nav a[href=\"alertes.html\"]') !== null")
+        b.screenshot(tmp_path / "alertes.png")
+        assert b.console_errors() == []
+    out = subprocess.run([sys.executable, "-m", "territoires_industrie.cli", "alerts", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout[out.stdout.index("{"):])
+    assert [(a["level"], a["territory_id"]) for a in got["alerts"]] == [(lv, tid) for lv, tid, _ in rows]

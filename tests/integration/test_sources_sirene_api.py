@@ -245,13 +245,6 @@ def test_stage_merges_batches_since_the_stock(api, monkeypatch):
     assert again["skipped"] is True  # nothing new since the watermark
 
 
-def test_stage_does_nothing_in_sample_mode(tmp_path):
-    from territoires_industrie.stages.sirene import run_sirene_updates
-
-    out = run_sirene_updates(get_settings({"TI_DATA_DIR": str(tmp_path), "TI_SOURCE_MODE": "sample"}))
-    assert out["skipped"] is True and "sample mode" in out["reason"]
-
-
 def test_millisecond_treatment_times_make_a_valid_watermark(httpserver, tmp_path, monkeypatch):
     """Issue 14 defect 5: API Sirene 3.11 returns ``dateDernierTraitementEtablissement`` as
     ``AAAA-MM-JJTHH:MM:SS.MMM``; the second incremental run raised ValueError on its own watermark."""

@@ -587,6 +587,11 @@ def _other_pages(render, rd: ReleaseData, prev, wide: pd.DataFrame, names, relea
            sources=_sources(engine), state_labels=SOURCE_STATE_FR)
     render("telechargements.html", "downloads.html", files=downloads)
     render("methode.html", "methode.html", **_method_context(rd))
+    from .alerts_page import context as alerts_context
+
+    known = set(zip(rd.territories["level"], rd.territories["territory_id"]))
+    render("alertes.html", "alertes.html", alerts_ctx=alerts_context(
+        engine, rd.composite, rd.territories, lambda lv, t: page_url(lv, t) if (lv, t) in known else None))
 
 
 def _release_rows(releases: pd.DataFrame) -> list[dict]:

@@ -339,7 +339,7 @@ def acquire_updates(client, settings, stock_as_of: str | None = None, since: str
 
     ``changed`` is False (nothing landed) when the API has no update since the watermark."""
     from ..config import insee_api_key
-    from ..landing import Acquired, land_generated, work_dir
+    from ..landing import work_dir
 
     if since is None:
         if not stock_as_of:
@@ -350,20 +350,33 @@ def acquire_updates(client, settings, stock_as_of: str | None = None, since: str
     key_name = f"since_{_safe(since)}"
     work = work_dir(settings, SOURCE, key_name)
     res = api.search_siret(q, work / "pages", nombre=nombre)
+    return land_pages(settings, res.pages, since, work, q=q, url=api.client.url("insee_api", "siret"),
+                      total=res.total)
+
+
+def land_pages(settings, pages: list[Path], since: str, work: Path, *, q: str, url: str, total: int | None = None):
+    """Land the pages of one updates pull (the records treated since ``since``) in
+    ``raw/sirene_updates/<since>_<max treatment time>/``: the flattened StockEtablissement
+    layout and the raw pages. Shared by the API pull and the SYNTHETIC sample feed.
+    ``changed`` is False (nothing landed) when no record is newer than ``since``."""
+    from ..landing import Acquired, land_generated
+
+    key_name = f"since_{_safe(since)}"
+    Path(work).mkdir(parents=True, exist_ok=True)
     flat = work / FLAT_NAME
-    rows, max_ddt = write_flat_zip(res.pages, flat) if res.rows else (0, None)
+    rows, max_ddt = write_flat_zip(pages, flat) if pages else (0, None)
     if not rows or max_ddt is None or max_ddt <= since:
         # nothing, or only the boundary records of the last batch (the range is inclusive)
         log.info("API Sirene: no establishment treated after %s (%d boundary record(s)): nothing to land",
                  since, rows)
         shutil.rmtree(work, ignore_errors=True)
         return Acquired(SOURCE, work, since, False, {"q": q, "rows": 0, "window_from": since})
-    pages_zip = zip_pages(res.pages, work / PAGES_NAME)
+    pages_zip = zip_pages(pages, work / PAGES_NAME)
     vintage = f"{_safe(since)}_{_safe(max_ddt)}"
     window = {"window_from": since, "window_to": max_ddt or since, "q": q}
-    entries = {FLAT_NAME: {"url": api.client.url("insee_api", "siret"), "rows": rows, "api_total": res.total,
-                           "pages": len(res.pages), "vintage_basis": "max dateDernierTraitementEtablissement", **window},
-               PAGES_NAME: {"url": api.client.url("insee_api", "siret"), "rows": None, "pages": len(res.pages), **window}}
+    entries = {FLAT_NAME: {"url": url, "rows": rows, "api_total": total, "pages": len(pages),
+                           "vintage_basis": "max dateDernierTraitementEtablissement", **window},
+               PAGES_NAME: {"url": url, "rows": None, "pages": len(pages), **window}}
     got = land_generated(settings, source=SOURCE, files=[(flat, FLAT_NAME), (pages_zip, PAGES_NAME)], vintage=vintage,
                          entries=entries, state_key=key_name, upstream=None, primary=FLAT_NAME,
                          state_extra=window)

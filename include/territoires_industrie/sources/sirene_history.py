@@ -137,13 +137,45 @@ def _states_in_batch(t: pa.Table, w: np.ndarray, dates: list[tuple[int, str]]) -
     return out
 
 
+def _closures_in_batch(t: pa.Table, w: np.ndarray) -> pa.Table | None:
+    """Closure periods of one batch (rows of wanted SIRETs only): a period whose state is F and
+    whose state changed at its start (``changementEtatAdministratifEtablissement``); its start
+    is the closure date. Kept compactly: SIRET position, YYYYMMDD, activity at closure."""
+    if "changementEtatAdministratifEtablissement" not in t.column_names:
+        return None
+    closed = pc.and_(pc.equal(t["etatAdministratifEtablissement"], "F"),
+                     pc.equal(pc.utf8_lower(t["changementEtatAdministratifEtablissement"]), "true"))
+    rows = np.flatnonzero(pc.fill_null(closed, False).to_numpy(zero_copy_only=False))
+    if len(rows) == 0:
+        return None
+    take = pa.array(rows)
+    return pa.table({"w": pa.array(w[rows].astype(np.int32)), "day": pa.array(_day_number(t["dateDebut"].take(take))),
+                     "naf": pc.dictionary_encode(t["activitePrincipaleEtablissement"].take(take))})
+
+
+def assemble_closures(parts: list[pa.Table], wanted: pa.Array) -> pd.DataFrame:
+    """(siret, date YYYY-MM-DD, naf) of the closures collected by :func:`states_at_year_ends`."""
+    if not parts:
+        return pd.DataFrame({"siret": pd.Series(dtype="str"), "date": pd.Series(dtype="str"),
+                             "naf": pd.Series(dtype="str")})
+    t = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
+    day = t["day"].to_numpy().astype(np.int64)
+    ok = day > 0
+    date = pd.Series(day[ok].astype(str))
+    return pd.DataFrame({"siret": wanted.take(pa.array(t["w"].to_numpy()[ok])).to_pandas().to_numpy(),
+                         "date": (date.str[:4] + "-" + date.str[4:6] + "-" + date.str[6:8]).to_numpy(),
+                         "naf": t["naf"].to_pandas().astype(str).to_numpy()[ok]})
+
+
 def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: int = 10_000_000,
-                        on_batch=None) -> tuple[pd.DataFrame, HistoryParseReport]:
+                        on_batch=None, closures: list | None = None) -> tuple[pd.DataFrame, HistoryParseReport]:
     """State of each requested SIRET at 31/12 of each year: (siret, year, etat, employer, naf,
     nomenclature), sorted by SIRET and year. Rows of other SIRETs are dropped batch by batch and
     kept rows are stored compactly (SIRET position, dictionary-encoded texts), so memory is
     about the states, not the file; ``etat``, ``employer``, ``naf`` and ``nomenclature`` come
-    back as pandas categoricals (a few distinct values over millions of rows)."""
+    back as pandas categoricals (a few distinct values over millions of rows).
+    ``closures``: a list that receives the closure periods of the same SIRETs (compact tables,
+    :func:`assemble_closures` turns them into a frame) — the early warning's baseline."""
     path = Path(path)
     t0 = time.perf_counter()
     wanted = sirets if isinstance(sirets, (pa.Array, pa.ChunkedArray)) else pa.array(list(sirets), pa.string())
@@ -167,7 +199,10 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
         report.rows_kept += len(keep)
         if len(keep):
             found[w[keep]] = True
-            parts.extend(_states_in_batch(t.take(pa.array(keep)), w[keep], dates))
+            kept = t.take(pa.array(keep))
+            parts.extend(_states_in_batch(kept, w[keep], dates))
+            if closures is not None and (c := _closures_in_batch(kept, w[keep])) is not None:
+                closures.append(c)
         if report.rows >= next_log:
             el = time.perf_counter() - t0
             log.info("%s: %s rows read, %s kept, %.0f rows/s", path.name, f"{report.rows:,}", f"{report.rows_kept:,}",

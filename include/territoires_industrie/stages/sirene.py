@@ -66,12 +66,13 @@ def run_sirene_updates(settings: Settings | None = None) -> dict:
 
     settings = settings or get_settings()
     if settings.source_mode != "live":
-        log.info("sirene_updates: sample mode has no API Sirene: nothing to do (set TI_SOURCE_MODE=live)")
-        return {"skipped": True, "reason": "sample mode: API Sirene updates run in live mode only"}
+        log.info("sirene_updates: sample mode: the SYNTHETIC daily feed derived from the sample stock stands in for "
+                 "API Sirene (same pages, flattening and landing)")
     stock_vintage, stock_folder = storage.current(settings.staging_dir, "sirene_stock")
     rep_path = stock_folder / "parse_report.json"
     stock_as_of = (json.loads(rep_path.read_text()).get("as_of") if rep_path.exists() else None) or stock_vintage
-    got = acquire("sirene_updates", settings, stock_as_of=stock_as_of)
+    got = acquire("sirene_updates", settings, load_geography(settings) if settings.source_mode != "live" else None,
+                  stock_as_of=stock_as_of)
     batches = [w for w in sirene_api.landed_windows(settings) if w["window_to"][:10] >= stock_as_of[:10]]
     if not got.changed:
         try:

@@ -51,6 +51,7 @@ def _check_states(states, years: list[int], rep: dict) -> None:
 
 def run_sirene_history(settings: Settings | None = None, force: bool = False) -> dict:
     """Build the states partition for the current stock vintage (skipped when it exists)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -78,7 +79,11 @@ def run_sirene_history(settings: Settings | None = None, force: bool = False) ->
     closed_before = pc.fill_null(pc.and_(pc.equal(ext["etatAdministratifEtablissement"], "F"),
                                          pc.less_equal(pc.fill_null(ext["dateDebut"], ""), f"{years[0]}-12-31")), False)
     sirets = pc.drop_null(ext["siret"].filter(pc.invert(closed_before)))
-    states, report = sirene_history.states_at_year_ends(got.path, sirets, years)
+    closure_parts: list = []
+    states, report = sirene_history.states_at_year_ends(got.path, sirets, years, closures=closure_parts)
+    wanted = pc.unique(pc.drop_null(sirets.cast(pa.string())))
+    closures = sirene_history.assemble_closures(closure_parts, wanted.take(pc.sort_indices(wanted)))
+    del closure_parts, wanted
     rep = {**report.as_dict(), "stock_vintage": stock_vintage, "history_vintage": got.vintage,
            "units_in_stock_extract": int(ext.num_rows), "units_closed_before_window": int(pc.sum(closed_before).as_py() or 0)}
     del ext, sirets, closed_before  # millions of SIRETs, no longer needed
@@ -94,6 +99,9 @@ def run_sirene_history(settings: Settings | None = None, force: bool = False) ->
         log.warning("sirene_history: %s; staged with the stage's own checks only", exc)
     folder = storage.staging_partition(settings.staging_dir, "sirene_history", stock_vintage)
     storage.write_parquet(states, folder / "states.parquet")
+    # closure dates of the same units: the early warning's baseline (same windows, past years)
+    storage.write_parquet(closures, folder / "closures.parquet")
+    rep["closures"] = int(len(closures))
     storage.write_json(folder / "parse_report.json", rep)
     storage.set_current(settings.staging_dir, "sirene_history", stock_vintage)
     log.info("sirene_history %s: %d states for %d SIRETs over %s", stock_vintage, len(states),
