@@ -81,7 +81,8 @@ def geography(rng) -> tuple:
 def extract(rng, codes, n: int):
     import pandas as pd
 
-    siret = pd.Series(rng.choice(np.arange(10**13, 10**13 + 20 * n), size=n, replace=False)).astype(str)
+    siret = pd.Series(10**13 + np.arange(n) * 20 + rng.integers(0, 20, n)).astype(str)  # unique, shuffled below
+    siret = siret.sample(frac=1.0, random_state=3).reset_index(drop=True)
     nafs = np.array(["10.71C", "25.62B", "28.11Z", "16.10A", "22.22Z", "29.10Z", "33.12Z", "24.10Z", "10.11Z", "31.09B"])
     bands = np.array(["NN", "", "00", "01", "02", "03", "11", "12", "21", "22", "31", "32", "41"])
     p = np.array([.45, .2, .03, .08, .07, .05, .04, .04, .02, .01, .004, .003, .003])
@@ -110,7 +111,7 @@ def write_pages(rng, ext, codes, n: int, folder: Path) -> list[Path]:
     kinds = rng.choice(["close", "reopen", "move", "out", "drop", "same"], size=n_known,
                        p=[.15, .03, .04, .03, .15, .60])
     n_new = n - n_known
-    new_sirets = (rng.choice(np.arange(5 * 10**13, 6 * 10**13), size=n_new, replace=False)).astype(str)
+    new_sirets = (5 * 10**13 + np.arange(n_new) * 37 + rng.integers(0, 37, n_new)).astype(str)  # unique
     new_ind = rng.random(n_new) < 0.011
     pages, buf, k = [], [], 0
     days = np.array([f"2026-11-{d:02d}" for d in range(2, 31)])
@@ -174,6 +175,10 @@ def prepare(args) -> dict:
                          .strftime("%Y-%m-%d"), "naf": "25.62B"})
     past.to_parquet(OUT / "closures.parquet")
     info["prepare_store_s"] = round(time.perf_counter() - t, 1)
+    old = OUT / "prepared.json"
+    if args.reuse_batch and old.exists() and (OUT / "flat.zip").exists():  # same seed: the same batch
+        prev = json.loads(old.read_text())
+        return {**prev, **info, "store_rows": int(len(store))}
     t = time.perf_counter()
     pages = write_pages(rng, ext, codes, parse_size(args.updates), OUT / "pages")
     info["pages"], info["pages_mb"] = len(pages), round(sum(p.stat().st_size for p in pages) / 1e6)
@@ -197,24 +202,28 @@ def child() -> dict:
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = ru.ru_utime + ru.ru_stime
-    lap, t0 = {}, time.perf_counter()
+    lap, hwm, t0 = {}, {}, time.perf_counter()
     t = t0
-    store = pd.read_parquet(OUT / "store.parquet")
+    store = st.read_store(OUT / "store.parquet")
     membership = pd.read_parquet(OUT / "membership.parquet")
     lap["read_store"] = time.perf_counter() - t
+    hwm["read_store"] = _vm("VmHWM") // 2**20
     t = time.perf_counter()
     batch = st.load_batch(OUT / "flat.zip", store, lambda s: s)
     lap["read_batch"] = time.perf_counter() - t
+    hwm["read_batch"] = _vm("VmHWM") // 2**20
     t = time.perf_counter()
-    fp = st.digest(batch)
+    fp = storage.sha256_file(OUT / "flat.zip")  # the batch's identity, as in the stage
     st.plan_batch({"watermark": AS_OF, "batches": {}}, "bench", fp, batch["treated"].max())
     store, events, counts = st.merge_batch(store, batch, "bench", AS_OF)
     del batch
     lap["merge"] = time.perf_counter() - t
+    hwm["merge"] = _vm("VmHWM") // 2**20
     t = time.perf_counter()
     storage.write_parquet(store, OUT / "store_after.parquet")
     storage.write_parquet(events, OUT / "events.parquet")
     lap["write"] = time.perf_counter() - t
+    hwm["write"] = _vm("VmHWM") // 2**20
     t = time.perf_counter()
     as_of = "2026-11-30"
     cov = signals.covered_windows(as_of, AS_OF)
@@ -224,10 +233,11 @@ def child() -> dict:
     del commune_of
     sig = signals.territory_signals(events, membership, past, as_of, coverage=cov)
     lap["signals"] = time.perf_counter() - t
+    hwm["signals"] = _vm("VmHWM") // 2**20
     seconds = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"seconds": seconds, "cpu_seconds": ru.ru_utime + ru.ru_stime - cpu0, "peak_rss": _vm("VmHWM"),
-            "laps": {k: round(v, 2) for k, v in lap.items()}, "counts": counts, "store_after": int(len(store)),
+            "laps": {k: round(v, 2) for k, v in lap.items()}, "hwm_mb": hwm, "counts": counts, "store_after": int(len(store)),
             "signals": int(len(sig)), "alerted": int(sig["alerted"].sum()),
             "territories": int(sig[["level", "territory_id"]].drop_duplicates().shape[0])}
 
@@ -248,6 +258,7 @@ def render(info: dict, r: dict, args) -> str:
         f"| CPU | {r['cpu_seconds']:.1f} s | |",
         f"| peak RSS (VmHWM) | **{r['peak_rss'] / 2**20:,.0f} MB** | < {TARGET_RSS / 2**20:,.0f} MB |",
         f"| steps (s) | {', '.join(f'{k} {v}' for k, v in r['laps'].items())} | |",
+        f"| peak RSS after each step (MB) | {', '.join(f'{k} {v:,}' for k, v in r['hwm_mb'].items())} | |",
         f"| result | {r['counts']['versions_written']:,} versions, {r['counts']['events']:,} events "
         f"({', '.join(f'{k[7:]} {v:,}' for k, v in r['counts'].items() if k.startswith('events_') and v)}), "
         f"{r['territories']:,} territories x 3 windows, {r['alerted']:,} alerted rows | |", "",
@@ -272,6 +283,7 @@ def main(argv=None) -> int:
     ap.add_argument("--store", default="3M")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse the prepared files of the last run")
+    ap.add_argument("--reuse-batch", action="store_true", help="rebuild the store but keep the landed batch")
     ap.add_argument("--child", action="store_true")
     args = ap.parse_args(argv)
     if args.child:

@@ -252,10 +252,10 @@ def _alerts(args) -> int:
     from .config import get_settings
 
     s = get_settings()
-    if args.run:
+    if args.run or args.rebuild:
         from .pipeline import run_early_warning
 
-        run_early_warning(s)
+        run_early_warning(s, rebuild=args.rebuild)
     engine = warehouse.get_engine(s.warehouse_url)
     try:
         sig = tables.read_signals(engine)
@@ -343,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--territory", default=None, type=_code_arg,
                    help="only this territory (EPCI SIREN, zone d'emploi, département or commune code)")
     p.add_argument("--run", action="store_true", help="merge the landed updates and recompute the signals first")
+    p.add_argument("--rebuild", action="store_true",
+                   help="reseed the establishment store from the current SIRENE stock, then merge every landed batch")
     p.add_argument("--json", action="store_true", help="print alerts and events as JSON")
     p.set_defaults(func=_alerts)
     p = sub.add_parser("report", help="rebuild the HTML report of a release from the warehouse (no pipeline run)")

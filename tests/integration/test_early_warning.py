@@ -70,6 +70,12 @@ def test_sample_feed_in_the_api_layout_alerts_and_never_shows_non_diffusible(wor
     eng.dispose()
     html = (tmp_path / "reports" / site["release_id"] / "alertes.html").read_text(encoding="utf-8")
     assert 'id="alerts-table"' in html and "flux SYNTHETIC" in html and html.count('class="alert-chart"') >= 1
+    # the monthly release shows the counts since the last stock next to the stock-based indicators
+    sig = pd.read_sql("SELECT * FROM territory_signals WHERE window_days = 90", sa.create_engine(url))
+    ze = sig[(sig["level"] == "ze") & (sig["closures_since_stock"] > 0)].iloc[0]
+    ze_page = (tmp_path / "reports" / site["release_id"] / "ze" / f"{ze['territory_id']}.html").read_text(encoding="utf-8")
+    assert (f"Depuis le stock Sirene du {ze['stock_date']}" in ze_page
+            and f"<strong>{ze['closures_since_stock']}</strong> fermeture(s)" in ze_page)
     published = _dump(url)
     monkeypatch.setenv("TI_DATA_DIR", str(world))
     monkeypatch.setenv("TI_SOURCE_MODE", "sample")

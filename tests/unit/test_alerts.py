@@ -70,7 +70,7 @@ def merged():
 
 def test_every_event_type_with_its_jobs_band(merged):
     seeded, _, st, ev, counts = merged
-    assert seeded.loc[seeded["siret"] == "10000000000006", "codgeo"].item() == "21001"  # merged commune mapped
+    assert seeded.loc[seeded["siret"] == 10000000000006, "codgeo"].item() == "21001"  # merged commune mapped
     by = {(r["type"], r["siret"]): r for r in ev.to_dict("records")}
     assert set(ev["type"]) == set(store.EVENT_TYPES)
     close = by[("fermeture", "10000000000001")]
@@ -88,8 +88,10 @@ def test_every_event_type_with_its_jobs_band(merged):
     assert not nd["diffusible"] and nd["name"] is None
     assert not (ev["siret"] == "10000000000010").any()  # never industrial: not in the store, no event
     # type-2 history: the closed plant has its old version closed and a current F version
-    v = st[st["siret"] == "10000000000001"].sort_values("valid_from")
-    assert v["etat"].tolist() == ["A", "F"] and v["valid_to"].tolist() == ["2026-11-12T08:00:00.123", None]
+    v = st[st["siret"] == 10000000000001].sort_values("valid_from")
+    assert v["etat"].tolist() == ["A", "F"]
+    assert v["valid_to"].iloc[0] == pd.Timestamp("2026-11-12T08:00:00.123") and pd.isna(v["valid_to"].iloc[1])
+    assert v["valid_from"].iloc[1] == pd.Timestamp("2026-11-12T08:00:00.123")
     assert counts["versions_closed"] == 6 and counts["versions_written"] == 8
 
 

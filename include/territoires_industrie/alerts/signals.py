@@ -34,7 +34,8 @@ P_ALERT = 0.01
 SIGNAL_COLUMNS = ["as_of", "level", "territory_id", "window_days", "days_observed", "closures", "closures_large",
                   "closures_nondiffusible", "jobs_lo", "jobs_mid", "jobs_hi", "creations", "transfers_in",
                   "transfers_out", "expected", "expected_lo", "expected_hi", "rate", "history_years", "p_tail",
-                  "alerted", "alert_reason"]
+                  "alerted", "alert_reason", "stock_date", "closures_since_stock", "closures_large_since_stock",
+                  "creations_since_stock"]
 LEVELS = ("epci", "ze", "departement", "region", "ti")
 
 
@@ -61,7 +62,10 @@ def baseline(closures: pd.DataFrame, commune_of: pd.Series, membership: pd.DataF
     from ..nomenclature import INDUSTRIAL_DIVISIONS
 
     c = closures[closures["naf"].astype(str).str[:2].isin(INDUSTRIAL_DIVISIONS)]
-    codgeo = c["siret"].map(commune_of)
+    key = c["siret"]
+    if pd.api.types.is_integer_dtype(commune_of.index):  # the store keys SIRETs as int64
+        key = pd.to_numeric(key, errors="coerce").astype("Int64")
+    codgeo = key.map(commune_of).astype(object)
     c, codgeo = c[codgeo.notna()], codgeo[codgeo.notna()]
     t = pd.Timestamp(as_of)
     out = []
@@ -85,12 +89,28 @@ def covered_windows(as_of: str, covered_from: str | None, windows=WINDOWS) -> di
     return {w: min(w, days) for w in windows}
 
 
+def since_stock(events: pd.DataFrame, membership: pd.DataFrame, since: str | None) -> pd.DataFrame:
+    """Per territory: industrial closures (and those of 50+ establishments) and creations with an
+    effective date on or after ``since`` (the current SIRENE stock's date), shown in the monthly
+    release next to the stock-based indicators."""
+    cols = ["closures_since_stock", "closures_large_since_stock", "creations_since_stock"]
+    if not since or events.empty:
+        return _empty(cols)
+    ev = events[(events["effective_date"].astype(str) >= since[:10])]
+    typ = ev["type"].to_numpy()
+    lo = ev["jobs_lo"].astype("float64").fillna(0.0).to_numpy()
+    closed = typ == "fermeture"
+    return _per_territory(ev["codgeo"], membership, {
+        "closures_since_stock": closed * 1.0, "closures_large_since_stock": (closed & (lo >= LARGE_JOBS)) * 1.0,
+        "creations_since_stock": (typ == "creation") * 1.0}) if len(ev) else _empty(cols)
+
+
 def territory_signals(events: pd.DataFrame, membership: pd.DataFrame, past: pd.Series, as_of: str,
-                      windows=WINDOWS, years: int = HISTORY_YEARS, coverage: dict[int, int] | None = None
-                      ) -> pd.DataFrame:
+                      windows=WINDOWS, years: int = HISTORY_YEARS, coverage: dict[int, int] | None = None,
+                      stock_date: str | None = None) -> pd.DataFrame:
     """One row per (territory of ``membership`` at the levels of :data:`LEVELS`, window).
     ``coverage``: window -> days observed (:func:`covered_windows`); ``past`` must then hold the
-    baseline of those day counts."""
+    baseline of those day counts. ``stock_date``: counts since that stock (:func:`since_stock`)."""
     from scipy.stats import poisson
 
     t = pd.Timestamp(as_of)
@@ -133,6 +153,10 @@ def territory_signals(events: pd.DataFrame, membership: pd.DataFrame, past: pd.S
         frame["days_observed"] = days
         rows.append(frame.reset_index())
     sig = pd.concat(rows, ignore_index=True)
+    since = since_stock(events, membership, stock_date)
+    sig = sig.merge(since.reset_index(), on=["level", "territory_id"], how="left") if len(since) else \
+        sig.assign(closures_since_stock=0, closures_large_since_stock=0, creations_since_stock=0)
+    sig["stock_date"] = stock_date[:10] if stock_date else None
     large = sig["closures_large"] > 0
     improbable = sig["p_tail"] < P_ALERT
     sig["alerted"] = large | improbable
@@ -142,8 +166,8 @@ def territory_signals(events: pd.DataFrame, membership: pd.DataFrame, past: pd.S
     sig["history_years"] = years
     sig["as_of"] = as_of
     for c in ("closures", "closures_large", "closures_nondiffusible", "creations", "transfers_in", "transfers_out",
-              "days_observed"):
-        sig[c] = sig[c].astype("int64")
+              "days_observed", "closures_since_stock", "closures_large_since_stock", "creations_since_stock"):
+        sig[c] = sig[c].fillna(0).astype("int64")
     return sig[SIGNAL_COLUMNS].sort_values(["level", "territory_id", "window_days"], kind="stable").reset_index(drop=True)
 
 

@@ -46,6 +46,9 @@ signals_table = sa.Table(
                                        "rate", "p_tail")],
     sa.Column("alerted", sa.Boolean),
     sa.Column("alert_reason", sa.String(64)),
+    sa.Column("stock_date", sa.String(10), comment="date of the current SIRENE stock"),
+    *[sa.Column(c, sa.Integer, comment="since the current SIRENE stock (all windows alike)")
+      for c in ("closures_since_stock", "closures_large_since_stock", "creations_since_stock")],
     sa.Column("data_status", sa.String(12)),
     comment="Closures per territory and window against the same windows of previous years",
 )

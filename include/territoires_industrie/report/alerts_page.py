@@ -84,3 +84,26 @@ def context(engine, composite: pd.DataFrame, territories: pd.DataFrame, page_url
                         for w, v in win.iterrows()],
             "data_status": str(sig["data_status"].iloc[0]) if "data_status" in sig else None,
             "n_territories": int(sig[["level", "territory_id"]].drop_duplicates().shape[0])}
+
+
+def since_stock_rows(engine) -> dict:
+    """(level, territory_id) -> {stock_date, as_of, closures_since_stock, closures_large_since_stock,
+    creations_since_stock, alerted} of the latest early-warning run; empty when none ran."""
+    from ..alerts import tables
+
+    try:
+        sig = tables.read_signals(engine)
+    except Exception as exc:  # noqa: BLE001 - an operational table must not stop the report
+        log.warning("early-warning tables unreadable (%s): no since-stock counts on the pages", exc)
+        return {}
+    if sig.empty or "closures_since_stock" not in sig:
+        return {}
+    alerted = sig.groupby(["level", "territory_id"])["alerted"].any()
+    rows = sig.sort_values("window_days").drop_duplicates(["level", "territory_id"], keep="last")
+    out = {}
+    for r in rows.to_dict("records"):
+        key = (r["level"], r["territory_id"])
+        out[key] = {"stock_date": r["stock_date"], "as_of": r["as_of"], "alerted": bool(alerted.get(key, False)),
+                    **{c: int(r[c]) for c in ("closures_since_stock", "closures_large_since_stock",
+                                              "creations_since_stock")}}
+    return out

@@ -421,7 +421,16 @@ def _territory_context(level: str, trow: dict, rd: ReleaseData, ctx: dict) -> di
         "has_flags": rd.has_columns("indicator_values", "secret_status"),
         "n_releases": len(ctx["site"]["releases"]),
         "local_map": _local_map(level, tid, ctx),
+        "since_stock": ctx.get("since_stock", {}).get((level, tid)),
     }
+
+
+def _since_stock(engine) -> dict:
+    """(level, territory) -> the early warning's counts since the current SIRENE stock (its
+    90-day row: the since-stock columns are the same on every window), empty without a run."""
+    from .alerts_page import since_stock_rows
+
+    return since_stock_rows(engine)
 
 
 METHOD_SOURCES = (("geography", "Géographie (COG de référence)"), ("sirene_stock", "Stock SIRENE des établissements"),
@@ -546,6 +555,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
 
         geos, overview_map = _maps(terr, rd, settings, geometry_dir)
         ctx["geos"], ctx["map_rows"] = geos, map_rows(rd, terr)
+        ctx["since_stock"] = _since_stock(engine)
         n_pages, page_lists = _territory_pages(render, terr, rd, ctx)
         t_pages = time.perf_counter()
 

@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 NAME = "early_warning"
 
 
-def _load_or_seed(settings: Settings, map_commune) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _load_or_seed(settings: Settings, map_commune, rebuild: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     from ..alerts import store as st
 
     try:
+        if rebuild:
+            raise FileNotFoundError("rebuild asked")
         _, folder = storage.current(settings.staging_dir, NAME)
         state = json.loads((folder / "state.json").read_text())
-        return pd.read_parquet(folder / "store.parquet"), pd.read_parquet(folder / "events.parquet"), state
+        return st.read_store(folder / "store.parquet"), pd.read_parquet(folder / "events.parquet"), state
     except FileNotFoundError:
         pass
     vintage, stock_folder = storage.current(settings.staging_dir, "sirene_stock")
@@ -54,9 +56,10 @@ def merge_landed(settings: Settings, geo, store: pd.DataFrame, events: pd.DataFr
     for w in windows:
         if w["window_to"] < state["seeded_as_of"]:
             continue  # before the stock the store was seeded from: already in it
-        batch = st.normalise_batch(sirene_api.read_flat(settings.raw_dir / w["path"]), geo.map_commune)
+        path = settings.raw_dir / w["path"]
         batch_id = w.get("vintage") or w["path"]
-        fp = st.digest(batch)
+        fp = storage.sha256_file(path)  # the landed file never changes: its checksum is the batch's identity
+        batch = st.load_batch(path, store, geo.map_commune)
         if st.plan_batch(state, batch_id, fp, batch["treated"].max() if len(batch) else None) == "replay":
             continue
         store, ev, counts = st.merge_batch(store, batch, batch_id, state["seeded_as_of"])
@@ -87,14 +90,17 @@ def _baseline(settings: Settings, store: pd.DataFrame, membership: pd.DataFrame,
     return signals.baseline(closures, commune_of, membership, as_of, windows=days)
 
 
-def run_early_warning(settings: Settings | None = None, engine=None) -> dict:
+def run_early_warning(settings: Settings | None = None, engine=None, rebuild: bool = False) -> dict:
+    """Merge the new landed batches, recompute the signals, publish them, send one digest.
+    ``rebuild``: reseed the store from the current stock and merge every landed batch after it
+    (after a long gap in the updates, or to merge a batch the watermark refused)."""
     from .. import warehouse
     from ..alerts import signals, tables
 
     settings = settings or get_settings()
     t0 = time.perf_counter()
     geo = load_geography(settings)
-    store, events, state = _load_or_seed(settings, geo.map_commune)
+    store, events, state = _load_or_seed(settings, geo.map_commune, rebuild)
     store, events, merged = merge_landed(settings, geo, store, events, state)
     vintage = state["watermark"].replace(":", "").replace(".", "")[:17]  # 2026-11-30T060015
     folder = storage.staging_partition(settings.staging_dir, NAME, vintage)
@@ -107,7 +113,8 @@ def run_early_warning(settings: Settings | None = None, engine=None) -> dict:
     membership = _membership(settings, geo)
     coverage = signals.covered_windows(as_of, state["seeded_as_of"])
     past = _baseline(settings, store, membership, as_of, sorted(set(coverage.values())))
-    sig = signals.territory_signals(events, membership, past, as_of, coverage=coverage)
+    stock_vintage = storage.current(settings.staging_dir, "sirene_stock")[0]
+    sig = signals.territory_signals(events, membership, past, as_of, coverage=coverage, stock_date=stock_vintage)
     published = _published_events(events[events["batch"].isin(merged)], membership)
     synthetic = settings.source_mode != "live"
     own = engine is None
