@@ -153,18 +153,21 @@ def _closures_in_batch(t: pa.Table, w: np.ndarray) -> pa.Table | None:
                      "naf": pc.dictionary_encode(t["activitePrincipaleEtablissement"].take(take))})
 
 
-def assemble_closures(parts: list[pa.Table], wanted: pa.Array) -> pd.DataFrame:
-    """(siret, date YYYY-MM-DD, naf) of the closures collected by :func:`states_at_year_ends`."""
+def assemble_closures(parts: list[pa.Table], wanted: pa.Array, since_day: int = 0) -> pd.DataFrame:
+    """(siret as int64, date YYYY-MM-DD, naf as categorical) of the closures collected by
+    :func:`states_at_year_ends` on or after ``since_day`` (YYYYMMDD): compact, nationally a few
+    hundred thousand rows."""
     if not parts:
-        return pd.DataFrame({"siret": pd.Series(dtype="str"), "date": pd.Series(dtype="str"),
-                             "naf": pd.Series(dtype="str")})
+        return pd.DataFrame({"siret": pd.Series(dtype="int64"), "date": pd.Series(dtype="str"),
+                             "naf": pd.Series(dtype="category")})
     t = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
+    parts.clear()
     day = t["day"].to_numpy().astype(np.int64)
-    ok = day > 0
+    ok = np.flatnonzero((day > 0) & (day >= since_day))
     date = pd.Series(day[ok].astype(str))
-    return pd.DataFrame({"siret": wanted.take(pa.array(t["w"].to_numpy()[ok])).to_pandas().to_numpy(),
-                         "date": (date.str[:4] + "-" + date.str[4:6] + "-" + date.str[6:8]).to_numpy(),
-                         "naf": t["naf"].to_pandas().astype(str).to_numpy()[ok]})
+    siret = pc.cast(wanted.take(pa.array(t["w"].to_numpy()[ok])), pa.int64()).to_numpy()
+    return pd.DataFrame({"siret": siret, "date": (date.str[:4] + "-" + date.str[4:6] + "-" + date.str[6:8]).to_numpy(),
+                         "naf": t["naf"].take(pa.array(ok)).to_pandas()})
 
 
 def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: int = 10_000_000,

@@ -82,7 +82,9 @@ def run_sirene_history(settings: Settings | None = None, force: bool = False) ->
     closure_parts: list = []
     states, report = sirene_history.states_at_year_ends(got.path, sirets, years, closures=closure_parts)
     wanted = pc.unique(pc.drop_null(sirets.cast(pa.string())))
-    closures = sirene_history.assemble_closures(closure_parts, wanted.take(pc.sort_indices(wanted)))
+    # the early warning compares with the same windows of the 5 previous years: 6 years kept
+    closures = sirene_history.assemble_closures(closure_parts, wanted.take(pc.sort_indices(wanted)),
+                                                since_day=(years[0] - 1) * 10000 + 101)
     del closure_parts, wanted
     rep = {**report.as_dict(), "stock_vintage": stock_vintage, "history_vintage": got.vintage,
            "units_in_stock_extract": int(ext.num_rows), "units_closed_before_window": int(pc.sum(closed_before).as_py() or 0)}
