@@ -178,3 +178,45 @@ def test_every_event_type_replayed_through_the_http_client(world, httpserver, mo
     with pytest.raises(StaleBatch, match=r"older than the store's watermark 2026-11-03T10:00:08\.808"):
         run_early_warning(settings)
     assert storage.current(settings.staging_dir, "early_warning") == store_before and _dump(url) == published
+
+
+def test_a_failed_publication_leaves_everything_and_the_next_run_completes_it(world, monkeypatch, httpserver):
+    """The warehouse write fails after the events were inserted (same transaction): no event or
+    signal row is published, the store does not move, no notification is sent; the next run
+    merges the same batches again and publishes them, with exactly one digest for the run."""
+    from territoires_industrie.alerts import tables
+
+    hooks = []
+    httpserver.expect_request("/hook").respond_with_handler(
+        lambda r: (hooks.append(r.get_json()), __import__("werkzeug").Response("ok"))[1])
+    monkeypatch.setenv("TI_NOTIFY_WEBHOOK_URL", httpserver.url_for("/hook"))
+    settings = settings_for(world)
+    run_stages(monkeypatch, settings, ("sirene_updates",))
+    real = tables._insert
+
+    def broken(conn, table, df):
+        real(conn, table, df)
+        if table.name == "territory_signals":
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk full (injected)"))
+
+    monkeypatch.setattr(tables, "_insert", broken)
+    with pytest.raises(sa.exc.OperationalError, match="disk full"):
+        run_stages(monkeypatch, settings, ("early_warning",))
+    eng = sa.create_engine(settings.warehouse_url)
+    with eng.connect() as c:
+        for t in ("establishment_events", "territory_signals"):
+            assert c.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar() == 0, t
+    eng.dispose()
+    with pytest.raises(FileNotFoundError):
+        storage.current(settings.staging_dir, "early_warning")
+    assert hooks == [] or all("early_warning" in json.dumps(h) for h in hooks)  # only the failure notice
+
+    monkeypatch.setattr(tables, "_insert", real)
+    hooks.clear()
+    out = run_stages(monkeypatch, settings, ("early_warning",))["early_warning"]
+    assert out["batches_merged"] == 30 and out["events_published"] > 0 and out["notified"]["sent"] is True
+    assert len(hooks) == 1, "one digest per run, never one message per event"
+    text = json.dumps(hooks[0], ensure_ascii=False)
+    assert "[SYNTHETIC] Alertes fermetures industrielles" in text and f"{out['alerted']} territoire(s)" in text
+    assert run_stages(monkeypatch, settings, ("early_warning",))["early_warning"]["notified"]["sent"] is False
+    assert len(hooks) == 1

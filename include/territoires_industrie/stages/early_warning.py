@@ -107,7 +107,8 @@ def run_early_warning(settings: Settings | None = None, engine=None, rebuild: bo
     storage.write_parquet(store, folder / "store.parquet")
     storage.write_parquet(events, folder / "events.parquet")
     storage.write_json(folder / "state.json", state)
-    storage.set_current(settings.staging_dir, NAME, vintage)
+    # CURRENT moves only once the warehouse has the events of these batches (below): a run that
+    # fails in between is redone from the previous store by the next run, never half-published
 
     as_of = state["watermark"][:10]
     membership = _membership(settings, geo)
@@ -123,6 +124,7 @@ def run_early_warning(settings: Settings | None = None, engine=None, rebuild: bo
         previous = tables.latest_as_of(engine)
         before = tables.read_signals(engine, previous) if previous else None  # a rerun of as_of: itself
         written = tables.write(engine, as_of, published, sig, merged, "SYNTHETIC" if synthetic else "officiel")
+        storage.set_current(settings.staging_dir, NAME, vintage)
         digest = _digest(engine, sig, before, as_of, synthetic)
     finally:
         if own:
