@@ -154,3 +154,17 @@ def test_improbably_many_small_closures_alert_without_a_large_one():
     # no history: rate 0.5 / 5 = 0.1; P(X >= 5 | 0.1) ~ 7.7e-8
     assert b["p_tail"] == pytest.approx(1 - sum(math.exp(-0.1) * 0.1 ** k / math.factorial(k) for k in range(5)))
     assert b["alerted"] and b["alert_reason"] == "fermetures_improbables"
+
+
+def test_a_non_diffusible_large_closure_is_counted_but_its_size_never_shows():
+    """An alert "a 50+ plant closed in EPCI B" would tell the size of an establishment that
+    refused diffusion: it is counted as non-diffusible, with no band, no jobs and no 50+ rule."""
+    ev = pd.DataFrame({"type": ["fermeture"], "effective_date": ["2026-11-20"], "codgeo": ["21003"],
+                       "codgeo_from": None, "jobs_lo": [250.0], "jobs_hi": [499.0], "jobs_mid": [353.2],
+                       "diffusible": [False]})
+    sig = signals.territory_signals(ev, _membership(), pd.Series(dtype="float64"), "2026-12-01", windows=(30,),
+                                    stock_date="2026-11-01")
+    b = sig.set_index("territory_id").loc[EPCI_B]
+    assert (b["closures"], b["closures_nondiffusible"], b["closures_large"]) == (1, 1, 0)
+    assert (b["jobs_lo"], b["jobs_mid"], b["jobs_hi"]) == (0, 0, 0)
+    assert not b["alerted"] and b["closures_large_since_stock"] == 0 and b["closures_since_stock"] == 1

@@ -3,9 +3,10 @@
 For a territory T, a window of ``w`` days ending on ``as_of`` and the industrial closures of the
 events (effective date in ``(as_of − w, as_of]``):
 
-- ``closures``: count; ``closures_large``: those of an establishment of **50 employees or more**
-  (lower bound of its size band ≥ 50); ``closures_nondiffusible``: those of establishments that
-  are not fully diffusible (counted, never named or located);
+- ``closures``: count; ``closures_large``: those of a diffusible establishment of **50 employees
+  or more** (lower bound of its size band ≥ 50); ``closures_nondiffusible``: those of
+  establishments that are not fully diffusible (counted, never named or located, their size band
+  never used: a "50+" alert would tell it);
 - ``jobs_lo`` / ``jobs_mid`` / ``jobs_hi``: jobs at stake, the sum of the size bands of the
   *diffusible* closed establishments (``jobs_mid`` = sum of the geometric midpoints, an estimate);
 - **baseline**: the industrial closures of the same units' history
@@ -100,8 +101,10 @@ def since_stock(events: pd.DataFrame, membership: pd.DataFrame, since: str | Non
     typ = ev["type"].to_numpy()
     lo = ev["jobs_lo"].astype("float64").fillna(0.0).to_numpy()
     closed = typ == "fermeture"
+    diff = ev["diffusible"].astype(bool).to_numpy()
     return _per_territory(ev["codgeo"], membership, {
-        "closures_since_stock": closed * 1.0, "closures_large_since_stock": (closed & (lo >= LARGE_JOBS)) * 1.0,
+        "closures_since_stock": closed * 1.0,
+        "closures_large_since_stock": (closed & diff & (lo >= LARGE_JOBS)) * 1.0,
         "creations_since_stock": (typ == "creation") * 1.0}) if len(ev) else _empty(cols)
 
 
@@ -125,7 +128,8 @@ def territory_signals(events: pd.DataFrame, membership: pd.DataFrame, past: pd.S
         closed = typ == "fermeture"
         diff = ev["diffusible"].astype(bool).to_numpy()
         lo, hi, mid = (ev[c].astype("float64").fillna(0.0).to_numpy() for c in ("jobs_lo", "jobs_hi", "jobs_mid"))
-        vals = {"closures": closed * 1.0, "closures_large": (closed & (lo >= LARGE_JOBS)) * 1.0,
+        # a non-diffusible establishment's size band is never used: it is counted, nothing more
+        vals = {"closures": closed * 1.0, "closures_large": (closed & diff & (lo >= LARGE_JOBS)) * 1.0,
                 "closures_nondiffusible": (closed & ~diff) * 1.0, "jobs_lo": np.where(closed & diff, lo, 0.0),
                 "jobs_mid": np.where(closed & diff, mid, 0.0), "jobs_hi": np.where(closed & diff, hi, 0.0),
                 "creations": (typ == "creation") * 1.0, "transfers_in": (typ == "transfert") * 1.0}
