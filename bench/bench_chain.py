@@ -104,6 +104,7 @@ def prepare(args, env: dict) -> dict:
     """National SYNTHETIC sample + national-volume SIRENE / URSSAF files swapped in (not timed)."""
     import gen_sirene_stock as gen
     from bench_ingest import gen_urssaf, parse_size
+    from territoires_industrie import storage
     from territoires_industrie.config import get_settings
     from territoires_industrie.geography import build_geography
     from territoires_industrie.sample.bootstrap import ensure_sample
@@ -134,6 +135,8 @@ def prepare(args, env: dict) -> dict:
         os.link(src, dest)  # same bytes, no copy; the stages copy it into the raw zone like a download
         manifest["files"][key]["rows"] = None
         manifest["files"][key]["bench_source"] = src.name
+        # the swapped file is the sample now: its checksum too (else the stage refuses it as altered)
+        manifest["files"][key]["sha256"] = storage.sha256_file(src)
     (settings.sample_dir / "SAMPLE_MANIFEST.json").write_text(json.dumps(manifest, indent=1))
     info.update(stock_zip_gb=stock.stat().st_size / 1e9, history_zip_gb=history.stat().st_size / 1e9,
                 urssaf_mb=urssaf.stat().st_size / 1e6)
