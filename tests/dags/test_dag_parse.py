@@ -100,3 +100,13 @@ def test_release_params_refuse_what_the_cli_refuses(dagbag):
         for bad in ("../2026-11", "2026-11 ", "2026-13", "2026-11/../../etc"):
             with pytest.raises(Exception, match="does not match|Invalid input|not valid"):
                 param.resolve(bad)
+
+
+def test_make_run_runs_the_dags_the_chain_test_runs():
+    """``make run`` and the DAG-chain test run the same DAGs in the same order."""
+    from pathlib import Path
+
+    from tests.integration.airflow_env import RUN_ORDER
+
+    line = next(ln for ln in (Path(__file__).parents[2] / "Makefile").read_text().splitlines() if ln.startswith("DAGS ="))
+    assert line.split("=", 1)[1].split() == RUN_ORDER

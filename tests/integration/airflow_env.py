@@ -9,7 +9,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-CHAIN = ["ti_geography", "ti_sirene", "ti_employment", "ti_indicators", "ti_sirene_updates", "ti_publish"]
+CHAIN = ["ti_geography", "ti_sirene", "ti_employment", "ti_indicators", "ti_publish"]  # chained by Assets
+#: what ``make run`` runs: the monthly chain plus the daily updates (SYNTHETIC feed) before publication
+RUN_ORDER = ["ti_geography", "ti_sirene", "ti_employment", "ti_indicators", "ti_sirene_updates", "ti_publish"]
 
 
 def airflow_env(tmp: Path, **extra: str) -> dict:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from .airflow_env import CHAIN, airflow_env, dags_test, migrate, recount_active_industrial_by_epci
+from .airflow_env import RUN_ORDER, airflow_env, dags_test, migrate, recount_active_industrial_by_epci
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def chain_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain")
     env = airflow_env(tmp)
     migrate(env)
-    for dag_id in CHAIN:
+    for dag_id in RUN_ORDER:  # as make run
         dags_test(dag_id, env)
     return tmp, env
 

@@ -220,3 +220,12 @@ def test_a_failed_publication_leaves_everything_and_the_next_run_completes_it(wo
     assert "[SYNTHETIC] Alertes fermetures industrielles" in text and f"{out['alerted']} territoire(s)" in text
     assert run_stages(monkeypatch, settings, ("early_warning",))["early_warning"]["notified"]["sent"] is False
     assert len(hooks) == 1
+
+
+def test_the_daily_dag_before_the_first_stock_skips_instead_of_failing(tmp_path, monkeypatch):
+    """A fresh install with every DAG unpaused: ti_sirene_updates runs before the monthly chain
+    has staged a stock. Both of its tasks say so and succeed (no failure notice every day)."""
+    settings = settings_for(tmp_path / "empty")
+    out = run_stages(monkeypatch, settings, ("sirene_updates", "early_warning"))
+    assert out["sirene_updates"]["skipped"] and "run ti_sirene first" in out["sirene_updates"]["reason"]
+    assert out["early_warning"]["skipped"] and "run ti_sirene first" in out["early_warning"]["reason"]

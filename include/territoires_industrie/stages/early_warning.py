@@ -99,6 +99,11 @@ def run_early_warning(settings: Settings | None = None, engine=None, rebuild: bo
 
     settings = settings or get_settings()
     t0 = time.perf_counter()
+    try:
+        storage.current(settings.staging_dir, "sirene_stock")
+    except FileNotFoundError:  # a fresh install: nothing to seed the store from yet
+        log.info("early warning: no SIRENE stock staged yet: nothing to do until ti_sirene has run")
+        return {"skipped": True, "reason": "no SIRENE stock staged yet: run ti_sirene first"}
     geo = load_geography(settings)
     store, events, state = _load_or_seed(settings, geo.map_commune, rebuild)
     store, events, merged = merge_landed(settings, geo, store, events, state)

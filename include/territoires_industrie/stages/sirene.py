@@ -68,7 +68,11 @@ def run_sirene_updates(settings: Settings | None = None) -> dict:
     if settings.source_mode != "live":
         log.info("sirene_updates: sample mode: the SYNTHETIC daily feed derived from the sample stock stands in for "
                  "API Sirene (same pages, flattening and landing)")
-    stock_vintage, stock_folder = storage.current(settings.staging_dir, "sirene_stock")
+    try:
+        stock_vintage, stock_folder = storage.current(settings.staging_dir, "sirene_stock")
+    except FileNotFoundError:  # a fresh install: the daily DAG waits for the first monthly stock
+        log.info("sirene_updates: no SIRENE stock staged yet: the updates start from the first stock (ti_sirene)")
+        return {"skipped": True, "reason": "no SIRENE stock staged yet: run ti_sirene first"}
     rep_path = stock_folder / "parse_report.json"
     stock_as_of = (json.loads(rep_path.read_text()).get("as_of") if rep_path.exists() else None) or stock_vintage
     got = acquire("sirene_updates", settings, load_geography(settings) if settings.source_mode != "live" else None,
