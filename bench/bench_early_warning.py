@@ -32,19 +32,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_chain import _vm  # VmHWM / VmRSS of this process
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 OUT = BENCH / "out" / "early_warning"
 AS_OF = "2026-11-01"
 TARGET_SECONDS, TARGET_RSS = 60.0, 1 << 30
-
-
-def _vm(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def parse_size(s: str) -> int:

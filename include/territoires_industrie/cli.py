@@ -266,7 +266,9 @@ def _alerts(args) -> int:
             comp = warehouse.read_latest(engine, "latest_composite")
             terr = warehouse.read_latest(engine, "latest_territories")
         except Exception:  # noqa: BLE001 - no release yet: alerts unranked
-            comp, terr = pd_empty(), pd_empty()
+            import pandas as pd
+
+            comp, terr = pd.DataFrame(), pd.DataFrame()
         ranked = tables.ranked_alerts(sig, comp, terr)
         events = tables.read_events(engine, since=args.since)
     finally:
@@ -288,12 +290,6 @@ def _alerts(args) -> int:
     else:
         print(tables.format_text(ranked, events, str(sig["as_of"].iloc[0]), synthetic, args.since))
     return 0
-
-
-def pd_empty():
-    import pandas as pd
-
-    return pd.DataFrame()
 
 
 def _date_arg(value: str) -> str:

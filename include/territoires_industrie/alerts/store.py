@@ -12,7 +12,8 @@ It is seeded from the stock's industrial extract and holds every establishment t
 industrial; an establishment that enters industry later comes in with the batch that says so.
 A batch only writes a version when a tracked attribute (state, activity, size band, commune,
 diffusion status) changed, so replaying a batch writes nothing (:func:`plan_batch` refuses a
-batch wholly older than the watermark and recognises an already merged one).
+batch wholly older than the watermark and recognises an already merged one by its fingerprint,
+the checksum of the landed file).
 
 **Events** (:data:`EVENT_TYPES`) compare the new version with the current one. The jobs at stake
 are a band (``jobs_lo`` - ``jobs_hi``, from the INSEE size bands) and its geometric midpoint
@@ -27,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..indicators.secrecy import BAND_BOUNDS, BAND_MIDPOINT
 from ..nomenclature import INDUSTRIAL_DIVISIONS
-from ..sources.sirene import TRANCHE_BOUNDS
 
 STORE_COLUMNS = ["siret", "etat", "naf", "industrial", "tranche", "tranche_year", "codgeo", "diffusion",
                  "valid_from", "valid_to", "batch"]
@@ -54,10 +55,9 @@ BATCH_COLUMNS = {
     "dateCreationEtablissement": "created", "denominationUsuelleEtablissement": "denomination",
     "enseigne1Etablissement": "enseigne",
 }
-_BAND_LO = {k: float(lo) for k, (lo, _) in TRANCHE_BOUNDS.items()}
-_BAND_HI = {k: float(hi) for k, (_, hi) in TRANCHE_BOUNDS.items()}
-_BAND_MID = {k: (float(np.sqrt(lo * hi)) if lo > 0 else 0.0) for k, (lo, hi) in TRANCHE_BOUNDS.items()}
-_BAND_RANK = {k: i for i, k in enumerate(sorted(TRANCHE_BOUNDS))}
+_BAND_LO = {k: float(lo) for k, (lo, _) in BAND_BOUNDS.items()}
+_BAND_HI = {k: float(hi) for k, (_, hi) in BAND_BOUNDS.items()}
+_BAND_RANK = {k: i for i, k in enumerate(sorted(BAND_BOUNDS))}
 
 
 class StaleBatch(DataError, ValueError):
@@ -76,7 +76,7 @@ def band(tranche: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lo, hi, geometric midpoint) of size bands; NaN when unknown (NN, empty)."""
     t = tranche.fillna("").astype(str)
     return (t.map(_BAND_LO).to_numpy(dtype="float64"), t.map(_BAND_HI).to_numpy(dtype="float64"),
-            t.map(_BAND_MID).to_numpy(dtype="float64"))
+            t.map(BAND_MIDPOINT).to_numpy(dtype="float64"))
 
 
 CATEGORICAL = ("etat", "naf", "tranche", "tranche_year", "codgeo", "diffusion", "batch")
@@ -118,13 +118,6 @@ def seed(extract: pd.DataFrame, map_commune, as_of: str) -> pd.DataFrame:
         "valid_from": np.repeat(_ts([as_of]).to_numpy(), n), "valid_to": pd.Series(pd.NaT, index=range(n)).astype(
             "datetime64[ms]").to_numpy(), "batch": f"stock {as_of}",
     }, columns=STORE_COLUMNS).astype({"industrial": bool}))
-
-
-def digest(batch: pd.DataFrame) -> str:
-    """Content fingerprint of a batch (order-independent): a replay is recognised by it."""
-    cols = [c for c in BATCH_COLUMNS if c in batch.columns]
-    h = pd.util.hash_pandas_object(batch[cols].astype(str), index=False).to_numpy()
-    return hashlib.sha256(np.sort(h).tobytes()).hexdigest()
 
 
 def plan_batch(state: dict, batch_id: str, fingerprint: str, max_treated: str | None) -> str:

@@ -12,10 +12,10 @@ import logging
 
 import pandas as pd
 
+from ..publish.tables import LEVEL_SINGULAR_FR
+
 log = logging.getLogger(__name__)
 
-LEVEL_FR = {"epci": "EPCI", "ti": "Territoire d'industrie", "ze": "Zone d'emploi", "departement": "Département",
-            "region": "Région"}
 REASON_FR = {"fermeture_50_plus": "fermeture d'un établissement industriel de 50 salariés ou plus",
              "fermetures_improbables": "fermetures plus nombreuses que ce que l'historique rend plausible (p < 0,01)"}
 MAX_EVENTS = 300
@@ -48,16 +48,24 @@ def chart(rows: pd.DataFrame, width: int = 240, height: int = 70) -> dict:
     return {"width": width, "height": height, "bars": bars, "base_y": height - 14}
 
 
-def context(engine, composite: pd.DataFrame, territories: pd.DataFrame, page_url=None) -> dict:
-    """Everything the page shows; ``available`` False when no early-warning run wrote its tables."""
+def read_signals(engine) -> pd.DataFrame:
+    """The latest early-warning signals (empty without a run, or when unreadable: an
+    operational table must not stop the report)."""
+    from ..alerts import tables
+
+    try:
+        return tables.read_signals(engine)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("early-warning tables unreadable (%s): no alerts in the report", exc)
+        return pd.DataFrame()
+
+
+def context(engine, sig: pd.DataFrame, composite: pd.DataFrame, territories: pd.DataFrame, page_url=None) -> dict:
+    """Everything the page shows (``sig``: :func:`read_signals`); ``available`` False when no
+    early-warning run wrote its tables."""
     from ..alerts import tables
     from ..alerts.store import EVENT_TYPES
 
-    try:
-        sig = tables.read_signals(engine)
-    except Exception as exc:  # noqa: BLE001 - an operational table must not stop the report
-        log.warning("early-warning tables unreadable (%s): the Alertes page says so", exc)
-        sig = pd.DataFrame()
     if sig.empty:
         return {"available": False}
     as_of = str(sig["as_of"].iloc[0])
@@ -67,7 +75,7 @@ def context(engine, composite: pd.DataFrame, territories: pd.DataFrame, page_url
     for r in ranked.to_dict("records"):
         rows = by_terr[(r["level"], r["territory_id"])]
         alerts.append({**{k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in r.items()},
-                       "level_fr": LEVEL_FR.get(r["level"], r["level"]), "reason_fr": _reason(r["alert_reason"]),
+                       "level_fr": LEVEL_SINGULAR_FR.get(r["level"], r["level"]), "reason_fr": _reason(r["alert_reason"]),
                        "url": page_url(r["level"], r["territory_id"]) if page_url else None,
                        "only_nondiffusible": int(r["closures"]) > 0 and int(r["closures_nondiffusible"]) == int(r["closures"]),
                        "chart": chart(rows)})
@@ -86,16 +94,9 @@ def context(engine, composite: pd.DataFrame, territories: pd.DataFrame, page_url
             "n_territories": int(sig[["level", "territory_id"]].drop_duplicates().shape[0])}
 
 
-def since_stock_rows(engine) -> dict:
+def since_stock_rows(sig: pd.DataFrame) -> dict:
     """(level, territory_id) -> {stock_date, as_of, closures_since_stock, closures_large_since_stock,
-    creations_since_stock, alerted} of the latest early-warning run; empty when none ran."""
-    from ..alerts import tables
-
-    try:
-        sig = tables.read_signals(engine)
-    except Exception as exc:  # noqa: BLE001 - an operational table must not stop the report
-        log.warning("early-warning tables unreadable (%s): no since-stock counts on the pages", exc)
-        return {}
+    creations_since_stock, alerted} of the latest early-warning run (``sig``); empty when none ran."""
     if sig.empty or "closures_since_stock" not in sig:
         return {}
     alerted = sig.groupby(["level", "territory_id"])["alerted"].any()

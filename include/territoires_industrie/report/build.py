@@ -46,7 +46,7 @@ from ..publish.tables import (
     wide_table,
 )
 from ..sample.bootstrap import SYNTHETIC_BANNER
-from . import charts
+from . import alerts_page, charts
 from .fmt import MISSING, fmt_int, fmt_number, fmt_pct01, fmt_rank, fmt_value, is_missing
 
 log = logging.getLogger(__name__)
@@ -425,14 +425,6 @@ def _territory_context(level: str, trow: dict, rd: ReleaseData, ctx: dict) -> di
     }
 
 
-def _since_stock(engine) -> dict:
-    """(level, territory) -> the early warning's counts since the current SIRENE stock (its
-    90-day row: the since-stock columns are the same on every window), empty without a run."""
-    from .alerts_page import since_stock_rows
-
-    return since_stock_rows(engine)
-
-
 METHOD_SOURCES = (("geography", "Géographie (COG de référence)"), ("sirene_stock", "Stock SIRENE des établissements"),
                   ("sirene_history", "Historique SIRENE des établissements"),
                   ("urssaf", "Emploi salarié privé URSSAF (dernière année)"),
@@ -555,7 +547,8 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
 
         geos, overview_map = _maps(terr, rd, settings, geometry_dir)
         ctx["geos"], ctx["map_rows"] = geos, map_rows(rd, terr)
-        ctx["since_stock"] = _since_stock(engine)
+        alert_signals = alerts_page.read_signals(engine)  # read once: the Alertes page and every territory page
+        ctx["since_stock"] = alerts_page.since_stock_rows(alert_signals)
         n_pages, page_lists = _territory_pages(render, terr, rd, ctx)
         t_pages = time.perf_counter()
 
@@ -569,7 +562,7 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
                domain_labels=DOMAIN_LABELS_FR, geometry_missing=[lv for lv in ("epci", "ze") if lv not in geos],
                whatif=whatif_ctx)
 
-        _other_pages(render, rd, prev, wide, names, releases, validation, engine, downloads, whatif_ctx)
+        _other_pages(render, rd, prev, wide, names, releases, validation, engine, downloads, whatif_ctx, alert_signals)
         final = _put_in_place(tmp, reports_dir, rd.release_id, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -585,7 +578,8 @@ def build_report(engine, reports_dir: Path, release_id: str | None = None, *, se
 
 
 def _other_pages(render, rd: ReleaseData, prev, wide: pd.DataFrame, names, releases: pd.DataFrame,
-                 validation: dict | None, engine, downloads: list[dict], whatif: dict | None = None) -> None:
+                 validation: dict | None, engine, downloads: list[dict], whatif: dict | None = None,
+                 alert_signals: pd.DataFrame | None = None) -> None:
     """Tables (with the "Vos choix" panel), changes since the previous release, validation and
     sources, downloads, method."""
     specs = [_table_spec(lv, wide, rd, names) for lv in TABLE_LEVELS if lv in rd.levels]
@@ -597,11 +591,10 @@ def _other_pages(render, rd: ReleaseData, prev, wide: pd.DataFrame, names, relea
            sources=_sources(engine), state_labels=SOURCE_STATE_FR)
     render("telechargements.html", "downloads.html", files=downloads)
     render("methode.html", "methode.html", **_method_context(rd))
-    from .alerts_page import context as alerts_context
-
     known = set(zip(rd.territories["level"], rd.territories["territory_id"]))
-    render("alertes.html", "alertes.html", alerts_ctx=alerts_context(
-        engine, rd.composite, rd.territories, lambda lv, t: page_url(lv, t) if (lv, t) in known else None))
+    sig = alerts_page.read_signals(engine) if alert_signals is None else alert_signals
+    render("alertes.html", "alertes.html", alerts_ctx=alerts_page.context(
+        engine, sig, rd.composite, rd.territories, lambda lv, t: page_url(lv, t) if (lv, t) in known else None))
 
 
 def _release_rows(releases: pd.DataFrame) -> list[dict]:
