@@ -116,25 +116,66 @@ def _day_number(dates) -> np.ndarray:
     return pc.cast(pc.if_else(ok, digits, "0"), pa.int32()).to_numpy(zero_copy_only=False)
 
 
-def _states_in_batch(t: pa.Table, w: np.ndarray, dates: list[tuple[int, str]]) -> list[pa.Table]:
-    """Compact state rows of one batch (rows of wanted SIRETs only): the SIRET as its position
-    ``w`` in the wanted list, the texts dictionary-encoded, the period start as YYYYMMDD."""
-    out = []
-    debut, fin = t["dateDebut"], t["dateFin"]
-    text = {k: pc.dictionary_encode(t[v]) for k, v in _STATE_TEXT.items()}
-    day = _day_number(debut)
-    for year, d in dates:
-        ds = pa.scalar(d, pa.string())
-        covers = pc.and_(pc.less_equal(debut, ds), pc.or_(pc.equal(fin, ""), pc.greater_equal(fin, ds)))
-        rows = np.flatnonzero(covers.to_numpy(zero_copy_only=False))
-        if len(rows) == 0:
-            continue
-        take = pa.array(rows)
-        out.append(pa.table({
-            "w": pa.array(w[rows].astype(np.int32)), "year": pa.array(np.full(len(rows), year, np.int16)),
-            "day": pa.array(day[rows]), **{k: a.take(take) for k, a in text.items()},
-        }))
-    return out
+class _StateRows:
+    """The kept state rows, as growing numpy columns: the SIRET as its position in the wanted
+    list (int32), the year (int16), the period start as YYYYMMDD (int32) and each text as an
+    int16 code in one dictionary per column kept across batches (about 18 bytes a row).
+
+    The dictionaries grow in first-appearance order over the batches that yield states, which
+    is the order Arrow's ``unify_dictionaries`` gave when the rows were kept as one small
+    dictionary-encoded table per batch and year (the categories of the staged file are the
+    same); those small tables cost about 90 bytes a row nationally, their dictionaries and
+    buffers included."""
+
+    def __init__(self):
+        self.values: dict[str, list] = {k: [] for k in _STATE_TEXT}
+        self._codes: dict[str, dict] = {k: {} for k in _STATE_TEXT}
+        self.chunks: dict[str, list[np.ndarray]] = {k: [] for k in ("w", "year", "day", *_STATE_TEXT)}
+
+    def _encode(self, k: str, arr) -> np.ndarray:
+        """int16 codes of ``arr`` in the column's global dictionary (null -> -1)."""
+        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        known, values = self._codes[k], self.values[k]
+        lut = np.empty(len(enc.dictionary) + 1, dtype=np.int16)
+        for i, v in enumerate(enc.dictionary.to_pylist()):
+            if v not in known:
+                if len(values) >= np.iinfo(np.int16).max:
+                    raise SireneFileError(f"{_STATE_TEXT[k]}: more than {len(values)} distinct values in the history")
+                known[v] = len(values)
+                values.append(v)
+            lut[i] = known[v]
+        lut[-1] = -1
+        return lut[pc.fill_null(enc.indices, len(enc.dictionary)).to_numpy(zero_copy_only=False)]
+
+    def add(self, t: pa.Table, w: np.ndarray, dates: list[tuple[int, str]]) -> None:
+        """State rows of one batch (rows of wanted SIRETs only, ``w`` their positions)."""
+        debut, fin = t["dateDebut"], t["dateFin"]
+        rows, years = [], []
+        for year, d in dates:
+            ds = pa.scalar(d, pa.string())
+            covers = pc.and_(pc.less_equal(debut, ds), pc.or_(pc.equal(fin, ""), pc.greater_equal(fin, ds)))
+            r = np.flatnonzero(pc.fill_null(covers, False).to_numpy(zero_copy_only=False))
+            if len(r):
+                rows.append(r)
+                years.append(np.full(len(r), year, np.int16))
+        if not rows:
+            return
+        r = np.concatenate(rows)
+        self.chunks["w"].append(w[r].astype(np.int32))
+        self.chunks["year"].append(np.concatenate(years))
+        self.chunks["day"].append(_day_number(debut)[r])
+        for k, v in _STATE_TEXT.items():
+            self.chunks[k].append(self._encode(k, t[v])[r])
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self.chunks["w"])
+
+    def column(self, k: str) -> np.ndarray:
+        """One column, its chunks concatenated and released."""
+        parts = self.chunks[k]
+        out = np.concatenate(parts) if parts else np.empty(0, np.int32)
+        parts.clear()
+        return out
 
 
 def _closures_in_batch(t: pa.Table, w: np.ndarray) -> pa.Table | None:
@@ -189,7 +230,7 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
     members = _SiretSet(wanted)
     dates = [(int(y), f"{int(y)}-12-31") for y in sorted(set(years))]
     report = HistoryParseReport(file=path.name, sirets_requested=len(wanted), years=[y for y, _ in dates])
-    parts: list[pa.Table] = []
+    states = _StateRows()
     found = np.zeros(len(wanted), dtype=bool)  # SIRETs present in the file (any period)
     next_log = progress_every
     for batch in iter_history_batches(path):
@@ -203,7 +244,7 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
         if len(keep):
             found[w[keep]] = True
             kept = t.take(pa.array(keep))
-            parts.extend(_states_in_batch(kept, w[keep], dates))
+            states.add(kept, w[keep], dates)
             if closures is not None and (c := _closures_in_batch(kept, w[keep])) is not None:
                 closures.append(c)
         if report.rows >= next_log:
@@ -215,7 +256,7 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
         raise SireneFileError(f"{path.name}: no data rows (header only or empty file)")
     report.sirets_found = int(found.sum())
     del found
-    df = _assemble(parts, wanted, report)
+    df = _assemble(states, wanted, report)
     report.sirets_with_state = int(df["siret"].nunique())
     report.seconds = time.perf_counter() - t0
     log.info("%s: %s rows in %.1f s (%.0f rows/s), %s kept: %d of %d SIRETs found, %d with a state at the year "
@@ -225,30 +266,28 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
     return df, report
 
 
-def _assemble(parts: list[pa.Table], wanted: pa.Array, report: HistoryParseReport) -> pd.DataFrame:
-    """Concatenate the compact state rows, order by (SIRET, year, period start), keep the most
-    recent start where periods overlap (data errors, counted), and build the DataFrame."""
-    if not parts:
+def _assemble(states: _StateRows, wanted: pa.Array, report: HistoryParseReport) -> pd.DataFrame:
+    """Order the compact state rows by (SIRET, year, period start), keep the most recent start
+    where periods overlap (data errors, counted), and build the DataFrame (texts as categoricals
+    of the global dictionaries)."""
+    if not len(states):
         df = pd.DataFrame({c: pd.Series(dtype="str") for c in STATE_COLUMNS})
         df["year"] = df["year"].astype("int64")
         return df
-    table = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
-    parts.clear()
-    w = table["w"].to_numpy()
-    year = table["year"].to_numpy()
-    day = table["day"].to_numpy()
+    w, year, day = states.column("w"), states.column("year"), states.column("day")
     order = np.lexsort((day, year, w))
+    del day
     w, year = w[order], year[order]
     last = np.ones(len(w), dtype=bool)  # the last row of each (SIRET, year): most recent start
     last[:-1] = (w[1:] != w[:-1]) | (year[1:] != year[:-1])
     report.overlapping_periods = int((~last).sum())
     rows = order[last]
-    del order, day
-    table = table.take(pa.array(rows))
+    del order
     w, year = w[last], year[last]
-    del rows, last
-    df = pd.DataFrame({"siret": wanted.take(pa.array(w)).to_pandas().array,
-                       "year": year.astype("int64")})
-    for k in ("etat", "employer", "naf", "nomenclature"):
-        df[k] = table[k].to_pandas()  # dictionary -> categorical
+    del last
+    df = pd.DataFrame({"siret": wanted.take(pa.array(w)).to_pandas().array, "year": year.astype("int64")})
+    del w, year
+    for k in _STATE_TEXT:
+        categories = pd.Index(pa.array(states.values[k], pa.string()).to_pandas())
+        df[k] = pd.Categorical.from_codes(states.column(k)[rows], categories=categories)
     return df
