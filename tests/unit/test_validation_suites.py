@@ -218,7 +218,7 @@ def test_big_frames_are_validated_in_row_chunks_with_the_same_result(settings, g
     one, exc_one = failures("sirene_stock", df, settings, geo)
     q_one = pd.read_csv(exc_one.quarantine_path.with_suffix(".csv"), dtype=str)
     monkeypatch.setattr(gates, "CHUNK_ROWS", 4)
-    monkeypatch.setattr(gates.run_suite, "__defaults__", (4,))
+    monkeypatch.setattr(gates.run_suite, "__defaults__", (4, None))
     with caplog.at_level("INFO", logger="territoires_industrie.validation.gates"):
         chunked, exc = failures("sirene_stock", df, settings, geo)
     assert "in chunks of 4 rows" in caplog.text
@@ -288,6 +288,52 @@ def test_history_bad_siret_duplicate_and_missing_year_fail(settings, geo):
                    ("expect_compound_columns_to_be_unique", "siret, year"): 2,
                    ("expect_column_distinct_values_to_contain_set", "year"): None}
     assert [f["missing_values"] for f in exc.failures if f["column"] == "year"] == [[2025]]
+
+
+def _history_rows(n_sirets: int) -> pd.DataFrame:
+    sirets = [f"{55210055400016 + 1000 * i:014d}" for i in range(n_sirets)]
+    df = pd.DataFrame({"siret": [s for s in sirets for _ in (2024, 2025)], "year": [2024, 2025] * n_sirets})
+    for c, v in (("etat", "A"), ("employer", "O"), ("naf", "25.62B"), ("nomenclature", "NAFRev2")):
+        df[c] = v
+    return df.astype({c: S for c in ["siret", "etat", "employer", "naf", "nomenclature"]})
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["sorted", "unsorted"])
+def test_history_duplicates_are_found_when_uniqueness_runs_in_key_chunks(settings, geo, monkeypatch, caplog, shuffle):
+    """The national states are validated in chunks cut between two SIRETs: a duplicate
+    (siret, year) that a plain 4-row cut would split over two chunks is still found, with
+    the same count and quarantined rows as one pass; an unsorted frame is not trusted (whole
+    frame), so duplicates far apart are found too."""
+    from territoires_industrie.validation import gates
+
+    df = _history_rows(9)  # 18 rows, plain 4-row chunks: [0..3] [4..7] ...
+    df.loc[4, "siret"] = df.loc[3, "siret"]  # rows 2, 3, 4 now one SIRET: (…, 2024) at rows 2 and 4
+    if shuffle:
+        df.loc[17, ["siret", "year"]] = df.loc[0, ["siret", "year"]].tolist()  # last row = first row's key
+        df = df.iloc[[17, *range(1, 17), 0]].reset_index(drop=True)
+    one, exc_one = failures("sirene_history", df, settings, geo, report=HISTORY_REPORT)
+    monkeypatch.setattr(gates, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(gates.run_suite, "__defaults__", (4, None))
+    with caplog.at_level("INFO", logger="territoires_industrie.validation.gates"):
+        chunked, exc = failures("sirene_history", df, settings, geo, report=HISTORY_REPORT)
+    assert chunked == one
+    assert chunked[("expect_compound_columns_to_be_unique", "siret, year")] == (4 if shuffle else 2)
+    assert ("not sorted by siret" in caplog.text) == shuffle
+    assert ("1 key-wise expectations in chunks of 4 rows" in caplog.text) == (not shuffle)
+    q, q_one = (pd.read_csv(e.quarantine_path.with_suffix(".csv"), dtype=str) for e in (exc, exc_one))
+    pd.testing.assert_frame_equal(q.sort_values(list(q.columns)).reset_index(drop=True),
+                                  q_one.sort_values(list(q_one.columns)).reset_index(drop=True))
+
+
+def test_key_chunks_never_split_a_key():
+    from territoires_industrie.validation import gates
+
+    df = pd.DataFrame({"k": ["a", "a", "a", "b", "c", "c", "c", "c", "d"]})
+    bounds = gates._key_chunks(df, "k", 2)
+    assert bounds == [(0, 3), (3, 8), (8, 9)]  # "a" and "c" are never cut
+    assert gates._key_sorted(df, "k") and not gates._key_sorted(df.iloc[::-1], "k")
+    assert not gates._key_sorted(pd.DataFrame({"k": ["a", None, "b"]}), "k")
+    assert gates._key_sorted(pd.DataFrame({"k": [1, 1, 2]}), "k") and not gates._key_sorted(pd.DataFrame({"k": [2, 1]}), "k")
 
 
 # --------------------------------------------------------------------------- urssaf
@@ -567,3 +613,16 @@ def test_sirene_updates_need_no_geography(settings):
     got = {(f["expectation"], f["column"]): f["unexpected_count"] for f in ei.value.failures}
     assert got == {("expect_column_values_to_be_unique", "siret"): 2,
                    ("expect_column_values_to_match_regex", "codeCommuneEtablissement"): 1}
+
+
+def test_gx_does_not_fingerprint_the_batch(settings, geo, monkeypatch):
+    """GX hashes every pandas batch under 1 GB for a marker the gate never reads (815 MB and
+    4.8 s per call on the 13M history states): the gate turns it off. Fails if a GX upgrade
+    renames the switch."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    def no_hash(df):
+        raise AssertionError("GX fingerprinted the batch")
+
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", no_hash)
+    assert run("sirene_history", history_df(), settings, geo, report=HISTORY_REPORT).status == "passed"

@@ -785,6 +785,9 @@ class DatasetSpec:
     drift_min_base: dict = field(default_factory=dict)
     #: False when the suite checks no code against the COG (the gate then runs without it)
     needs_geography: bool = True
+    #: column the batch is sorted by when it comes (checked, not trusted): its uniqueness
+    #: expectations are then validated in row chunks that never split a key (see gates.run_suite)
+    sorted_by: str | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -796,7 +799,7 @@ DATASETS: dict[str, DatasetSpec] = {
                                 {"industrial_active_establishments_by_departement": 20}),
     "sirene_history": DatasetSpec("sirene_history", "SIRENE history: states of the industrial units at 31/12",
                                   prepare_sirene_history, sirene_history_suite, sirene_history_metrics,
-                                  {"active_units_by_year": 20}),
+                                  {"active_units_by_year": 20}, sorted_by="siret"),
     "sirene_updates": DatasetSpec("sirene_updates", "API Sirene updates since the stock (live)", prepare_sirene_updates,
                                   sirene_updates_suite, sirene_updates_metrics, needs_geography=False),
     "urssaf": DatasetSpec("urssaf", "URSSAF salaried jobs by commune x division x year", prepare_urssaf,
