@@ -60,6 +60,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TI_VALIDATION_MAX_UNKNOWN_COMMUNE_PCT", "1", "hard gate: share of rows on unknown communes (%)"),
     Variable("TI_VALIDATION_QUARANTINE_CAP", "100000", "most rows quarantined per batch"),
     Variable("TI_GX_LOG_LEVEL", "WARNING", "log level of Great Expectations' own loggers"),
+    Variable("TI_MALLOC_MMAP_THRESHOLD", "131072", "glibc mmap threshold fixed in every stage (bytes; `0`: glibc's "
+             "dynamic default, which held ~0.5 GB more at national scale)"),
     Variable("TI_GEOMETRY_DIR", None, "GeoJSON for the report maps", "staging geography"),
     Variable("TI_NOTIFY_SMTP_URL", None, "notifications by e-mail outside Airflow (in Airflow: connection "
              "`ti_notify_smtp`)"),

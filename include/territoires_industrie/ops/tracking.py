@@ -7,6 +7,7 @@ import logging
 import os
 import time
 
+from .memory import bound_native_heap
 from .metrics import now_utc, record_stage
 from .notify import notify
 
@@ -34,6 +35,7 @@ def tracked(stage: str, fn):
         from ..config import get_settings
 
         settings = settings or get_settings()
+        bound_native_heap()
         run_id, dag_id = _run_ids()
         started, t0 = now_utc(), time.perf_counter()
         try:

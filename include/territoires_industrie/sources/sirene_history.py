@@ -211,6 +211,18 @@ def assemble_closures(parts: list[pa.Table], wanted: pa.Array, since_day: int = 
                          "naf": t["naf"].take(pa.array(ok)).to_pandas()})
 
 
+def wanted_sirets(sirets) -> pa.Array:
+    """The SIRETs as one sorted, unique Arrow string array (returned as is when it is one)."""
+    wanted = sirets if isinstance(sirets, (pa.Array, pa.ChunkedArray)) else pa.array(list(sirets), pa.string())
+    if isinstance(wanted, pa.ChunkedArray):
+        wanted = wanted.combine_chunks()
+    wanted = wanted.cast(pa.string())
+    if wanted.null_count == 0 and (len(wanted) < 2 or pc.all(pc.greater(wanted[1:], wanted[:-1])).as_py()):
+        return wanted
+    wanted = pc.unique(pc.drop_null(wanted))
+    return wanted.take(pc.sort_indices(wanted))
+
+
 def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: int = 10_000_000,
                         on_batch=None, closures: list | None = None) -> tuple[pd.DataFrame, HistoryParseReport]:
     """State of each requested SIRET at 31/12 of each year: (siret, year, etat, employer, naf,
@@ -222,11 +234,7 @@ def states_at_year_ends(path: Path, sirets, years: list[int], progress_every: in
     :func:`assemble_closures` turns them into a frame) — the early warning's baseline."""
     path = Path(path)
     t0 = time.perf_counter()
-    wanted = sirets if isinstance(sirets, (pa.Array, pa.ChunkedArray)) else pa.array(list(sirets), pa.string())
-    wanted = pc.unique(pc.drop_null(wanted.cast(pa.string())))
-    wanted = wanted.take(pc.sort_indices(wanted))
-    if isinstance(wanted, pa.ChunkedArray):
-        wanted = wanted.combine_chunks()
+    wanted = wanted_sirets(sirets)
     members = _SiretSet(wanted)
     dates = [(int(y), f"{int(y)}-12-31") for y in sorted(set(years))]
     report = HistoryParseReport(file=path.name, sirets_requested=len(wanted), years=[y for y, _ in dates])

@@ -78,17 +78,17 @@ def run_sirene_history(settings: Settings | None = None, force: bool = False) ->
     # never be active, created or closed in the window, so its periods are not extracted
     closed_before = pc.fill_null(pc.and_(pc.equal(ext["etatAdministratifEtablissement"], "F"),
                                          pc.less_equal(pc.fill_null(ext["dateDebut"], ""), f"{years[0]}-12-31")), False)
-    sirets = pc.drop_null(ext["siret"].filter(pc.invert(closed_before)))
+    # the extract (millions of rows) is released before the history is streamed
+    wanted = sirene_history.wanted_sirets(ext["siret"].filter(pc.invert(closed_before)))
+    units = {"units_in_stock_extract": int(ext.num_rows),
+             "units_closed_before_window": int(pc.sum(closed_before).as_py() or 0)}
+    del ext, closed_before
     closure_parts: list = []
-    states, report = sirene_history.states_at_year_ends(got.path, sirets, years, closures=closure_parts)
-    wanted = pc.unique(pc.drop_null(sirets.cast(pa.string())))
+    states, report = sirene_history.states_at_year_ends(got.path, wanted, years, closures=closure_parts)
     # the early warning compares with the same windows of the 5 previous years: 6 years kept
-    closures = sirene_history.assemble_closures(closure_parts, wanted.take(pc.sort_indices(wanted)),
-                                                since_day=(years[0] - 1) * 10000 + 101)
+    closures = sirene_history.assemble_closures(closure_parts, wanted, since_day=(years[0] - 1) * 10000 + 101)
     del closure_parts, wanted
-    rep = {**report.as_dict(), "stock_vintage": stock_vintage, "history_vintage": got.vintage,
-           "units_in_stock_extract": int(ext.num_rows), "units_closed_before_window": int(pc.sum(closed_before).as_py() or 0)}
-    del ext, sirets, closed_before  # millions of SIRETs, no longer needed
+    rep = {**report.as_dict(), "stock_vintage": stock_vintage, "history_vintage": got.vintage, **units}
     if got.vintage != stock_vintage:
         log.warning("SIRENE history vintage %s differs from the stock vintage %s: flows mix two dates",
                     got.vintage, stock_vintage)
