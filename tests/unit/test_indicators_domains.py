@@ -82,8 +82,10 @@ def _states(rows):
                          for s, y, e, m, n in rows])
 
 
-def test_establishment_flows_hand_computed():
-    """Window 2022 -> 2025 (t1 = 2025, 3 years), commune C:
+@pytest.mark.parametrize("chunk", [2_000_000, 3], ids=["one-pass", "3-row-chunks"])
+def test_establishment_flows_hand_computed(chunk, monkeypatch):
+    """(Same counts when the national states are walked in chunks that cut a unit's years.)
+    Window 2022 -> 2025 (t1 = 2025, 3 years), commune C:
     u1 active employer all years -> in S, no flow;
     u2 active employer 2022, closed at end 2023 -> in S, 1 closure;
     u3 absent 2022, created 2024 as employer -> 1 creation;
@@ -104,6 +106,7 @@ def test_establishment_flows_hand_computed():
         + [("u6", 2022, "A", "O", "47.11A")] + [("u6", y, "A", "O", "25.62B") for y in range(2023, 2026)]
         + [("u1", 2021, "A", "O", "25.62B")]  # outside the window: ignored
     )
+    monkeypatch.setattr(domains, "FLOW_CHUNK_ROWS", chunk)
     f = domains.establishment_flows(ind, st, t1=2025, years=3).loc["C"]
     assert f["flow_stock_t0"] == 3
     assert f["flow_closures"] == 1

@@ -99,16 +99,26 @@ def _int_keys(*series: pd.Series) -> list[np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    def as_int(s: pd.Series) -> np.ndarray:
+        if pd.api.types.is_integer_dtype(s.dtype):  # read as int64 by the stage (memory)
+            return s.to_numpy(dtype=np.int64)
+        return pc.cast(pc.fill_null(pa.array(s, type=pa.string()), "-1"), pa.int64()).to_numpy(zero_copy_only=False)
+
+    def as_text(s: pd.Series) -> pd.Series:
+        return s.map("{:014d}".format).astype("str") if pd.api.types.is_integer_dtype(s.dtype) else s.astype("str")
+
     try:
-        return [pc.cast(pc.fill_null(pa.array(s, type=pa.string()), "-1"), pa.int64()).to_numpy(zero_copy_only=False)
-                for s in series]
+        return [as_int(s) for s in series]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
-        codes, _ = pd.factorize(pd.concat([s.astype("str") for s in series], ignore_index=True))
+        codes, _ = pd.factorize(pd.concat([as_text(s) for s in series], ignore_index=True))
         out, start = [], 0
         for s in series:
             out.append(codes[start:start + len(s)].astype(np.int64))
             start += len(s)
         return out
+
+
+FLOW_CHUNK_ROWS = 2_000_000
 
 
 def establishment_flows(industrial: pd.DataFrame, states: pd.DataFrame, t1: int, years: int = 3) -> pd.DataFrame:
@@ -130,28 +140,34 @@ def establishment_flows(industrial: pd.DataFrame, states: pd.DataFrame, t1: int,
     cols = ["flow_stock_t0", "flow_closures", "flow_creations", "large_t0", "large_lost"]
     ind = industrial.drop_duplicates("siret").reset_index(drop=True)
     ik, sk = _int_keys(ind["siret"], states["siret"])
-    year = states["year"].to_numpy(dtype=np.int64)
     order = np.argsort(ik, kind="stable")
     sorted_ik = ik[order]
-    pos = np.clip(np.searchsorted(sorted_ik, sk), 0, max(len(ik) - 1, 0))
-    keep = (year >= t0) & (year <= t1)
-    if len(ik):
-        keep &= sorted_ik[pos] == sk
-    else:
-        keep[:] = False
-    if not keep.any():
-        return pd.DataFrame(columns=cols, dtype="int64").rename_axis("codgeo")
-    unit = order[pos[keep]]
-    yi = year[keep] - t0
     shape = (len(ind), years + 1)
     ae = np.zeros(shape, bool)
     ex = np.zeros(shape, bool)
     cl = np.zeros(shape, bool)
     emp = np.zeros(shape, bool)
-    ae[unit, yi] = _employer_active(states)[keep]
-    ex[unit, yi] = True
-    cl[unit, yi] = (states["etat"] == "F").to_numpy(dtype=bool)[keep]
-    emp[unit, yi] = (states["employer"] == "O").to_numpy(dtype=bool)[keep]
+    found = False
+    for start in range(0, len(states), FLOW_CHUNK_ROWS):  # bounded temporaries: 11M states nationally
+        s = states.iloc[start:start + FLOW_CHUNK_ROWS]
+        k = sk[start:start + FLOW_CHUNK_ROWS]
+        year = s["year"].to_numpy(dtype=np.int64)
+        pos = np.clip(np.searchsorted(sorted_ik, k), 0, max(len(ik) - 1, 0))
+        keep = (year >= t0) & (year <= t1)
+        if len(ik):
+            keep &= sorted_ik[pos] == k
+        else:
+            keep[:] = False
+        if not keep.any():
+            continue
+        found = True
+        unit, yi = order[pos[keep]], year[keep] - t0
+        ae[unit, yi] = _employer_active(s)[keep]
+        ex[unit, yi] = True
+        cl[unit, yi] = (s["etat"] == "F").to_numpy(dtype=bool)[keep]
+        emp[unit, yi] = (s["employer"] == "O").to_numpy(dtype=bool)[keep]
+    if not found:
+        return pd.DataFrame(columns=cols, dtype="int64").rename_axis("codgeo")
     large = ind["tranche"].isin(LARGE_BANDS).to_numpy(dtype=bool) & ae[:, 0]
     per = {
         "flow_stock_t0": ae[:, 0], "flow_closures": (ae[:, :-1] & cl[:, 1:]).sum(axis=1),
