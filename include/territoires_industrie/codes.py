@@ -53,8 +53,11 @@ def arm_to_commune(series: pd.Series) -> pd.Series:
 def departement_of(series: pd.Series) -> pd.Series:
     """Département of a commune code: 3 chars for 97x/98x, else 2 (``2A``/``2B`` included)."""
     s = series.astype("string")
-    overseas = (s.str.startswith("97") | s.str.startswith("98")).fillna(False)
-    return s.str[:3].where(overseas, s.str[:2])
+    row_code, uniq = pd.factorize(s)  # once per distinct commune (millions of rows nationally)
+    u = pd.Series(uniq, dtype="string")
+    overseas = (u.str.startswith("97") | u.str.startswith("98")).fillna(False)
+    dep = u.str[:3].where(overseas, u.str[:2])
+    return pd.Series(dep.array.take(row_code, allow_fill=True), index=series.index, name=series.name, dtype="string")
 
 
 def is_valid_commune(series: pd.Series) -> pd.Series:

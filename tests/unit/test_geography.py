@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 from territoires_industrie.geography import SourceFormatError, read_insee_sheet, read_ti_2023
@@ -70,6 +71,56 @@ def test_counts_of_a_newer_and_of_an_older_code_are_summed_on_the_reference_comm
     assert rep["newer"] == {"12218": "12076"} and rep["mapped"] == {"25134": "25185"}
     assert rep["unmappable"] == ["99999"] and rep["unmappable_count"] == 1
     assert out["n"].sum() == df["n"].sum() - 1  # nothing lost but the unmappable code, which is reported
+
+
+def _remap_counts_before_issue_19(df, passage, known, keys, values):
+    """remap_counts as it was (deep copy, whole-frame re-sum and string sort): the reference."""
+    from territoires_industrie.geography import map_to_vintage
+
+    df = df.copy()
+    new, rep = map_to_vintage(df["codgeo"], passage, known)
+    s = df["codgeo"].astype("string")  # the row-by-row translation it used
+    old = s.map(lambda c: rep["mapped"].get(c, rep["newer"].get(c, c)) if isinstance(c, str) else c).astype("string")
+    pd.testing.assert_series_equal(new, old, check_names=False)
+    df["codgeo"] = old.astype(str)
+    df = df[df["codgeo"].isin(known)]
+    if rep["mapped"] or rep["newer"]:
+        df = df.groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
+    return df.sort_values(keys).reset_index(drop=True), rep
+
+
+@pytest.mark.parametrize("case", ["translated", "none-translated", "duplicate-keys", "one-key"])
+def test_remap_counts_gives_what_the_whole_frame_re_sum_gave(geography, case):
+    """The national-scale remap (translated codes only re-summed, integer-rank sort) against
+    the whole-frame re-sum it replaced, cell for cell, on shuffled rows with missing values,
+    translated (older and newer) codes, an unmappable one, and the fallbacks (rows sharing a
+    key outside the translated communes; one key)."""
+    from territoires_industrie.stages.geography import remap_counts
+
+    known = geography.commune_codes()
+    rng = np.random.default_rng(19)
+    codes = ["12076", "25185", "21231", "2A004", "01015", "12218", "25134", "99999"]
+    if case == "none-translated":
+        codes = codes[:5]
+    keys = ["codgeo"] if case == "one-key" else ["codgeo", "division", "is_industrial", "year"]
+    rows = [(c, d, d < "40", y) for c in codes for d in ("10", "25", "47") for y in (2019, 2024)]
+    df = pd.DataFrame(rows, columns=["codgeo", "division", "is_industrial", "year"])
+    if case == "one-key":
+        df = df.drop_duplicates("codgeo")[["codgeo"]]
+    df["jobs"] = rng.integers(0, 50, len(df)).astype(float)
+    df.loc[df.sample(frac=0.2, random_state=1).index, "jobs"] = np.nan
+    df["n_etab"] = rng.integers(1, 9, len(df)).astype(float)
+    if case == "duplicate-keys":
+        df = pd.concat([df, df[df["codgeo"] == "21231"]], ignore_index=True)
+    df = df.sample(frac=1.0, random_state=2).reset_index(drop=True).astype({"codgeo": "str"})
+    before = df.copy()
+    want, want_rep = _remap_counts_before_issue_19(df, _merges(), known, keys, ["jobs", "n_etab"])
+    got, rep = remap_counts(df, _merges(), known, keys, ["jobs", "n_etab"])
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert rep == want_rep
+    pd.testing.assert_frame_equal(df, before)  # the caller's frame is untouched
+    if case == "translated":
+        assert rep["newer"] == {"12218": "12076"} and rep["mapped"] == {"25134": "25185"}
 
 
 def test_a_newer_source_tells_which_reference_communes_absorbed_others(geography):

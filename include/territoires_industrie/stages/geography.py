@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import storage
@@ -145,18 +146,72 @@ def newer_than_reference(settings: Settings, vintage: str, geo: Geography) -> bo
 def remap_counts(df: pd.DataFrame, passage: pd.DataFrame | None, known: set[str], keys: list[str],
                  values: list[str], newer_source: bool = False) -> tuple[pd.DataFrame, dict]:
     """Translate ``codgeo`` through the passage table, re-sum ``values`` by ``keys`` and drop the
-    codes still outside the vintage (reported: count + list; see :func:`map_to_vintage`)."""
+    codes still outside the vintage (reported: count + list; see :func:`map_to_vintage`); the
+    result is sorted by ``keys``.
+
+    Nationally the frames are millions of rows (URSSAF 9M, the stock aggregate 4M), so: no deep
+    copy; the codes translated once per distinct code; only the rows of a commune that received
+    a translated code are re-summed (the others already have one row per key: checked, and the
+    whole frame is re-summed as before if not); the order checked and sorted on integer codes."""
     if passage is None or df.empty:
         return df, {"mapped": {}, "newer": {}, "split": [], "absorbed_after_reference": {}, "unmappable_count": 0,
                     "unmappable": []}
-    df = df.copy()
-    df["codgeo"], rep = map_to_vintage(df["codgeo"], passage, known, newer_source=newer_source)
-    df["codgeo"] = df["codgeo"].astype(str)
-    outside = ~df["codgeo"].isin(known)
-    df = df[~outside]
-    if rep["mapped"] or rep["newer"]:
-        df = df.groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
-    return df.sort_values(keys).reset_index(drop=True), rep
+    df = df.copy(deep=False)  # copy-on-write: the caller's frame is never changed
+    mapped, rep = map_to_vintage(df["codgeo"], passage, known, newer_source=newer_source)
+    df["codgeo"] = mapped.astype(str)
+    del mapped
+    df = df[df["codgeo"].isin(known)]
+    if not (rep["mapped"] or rep["newer"]):
+        return _sorted_by_keys(df, keys)[0], rep
+    targets = set(rep["mapped"].values()) | set(rep["newer"].values())
+    hit = df["codgeo"].isin(targets).to_numpy()
+    out, ties = _sorted_by_keys(pd.concat([
+        df.loc[~hit, keys + values],
+        df[hit].groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)], ignore_index=True), keys)
+    if ties:  # rows of one key outside the translated communes: re-sum everything, as before
+        log.info("remap_counts: several rows per key outside the translated communes, whole frame re-summed")
+        out = df.groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
+        out = out.sort_values(keys).reset_index(drop=True)
+    return out, rep
+
+
+def _sorted_by_keys(df: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, bool]:
+    """``df.sort_values(keys).reset_index(drop=True)`` and whether two rows share their keys,
+    without sorting strings: each key as its rank among its distinct values (``factorize``
+    with ``sort=True``), the order checked on those ranks and sorted by a stable ``lexsort``
+    only when needed (what ``sort_values`` does for several keys). Missing keys, or ties
+    under one key (``sort_values`` then uses an unstable sort): ``sort_values`` itself."""
+    if len(df) < 2:
+        return df.reset_index(drop=True), False
+    ranks = []
+    for k in keys:
+        col = df[k]
+        if pd.api.types.is_integer_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            ranks.append(col.to_numpy())
+            continue
+        r, _ = pd.factorize(col, sort=True)
+        if (r < 0).any():
+            return df.sort_values(keys).reset_index(drop=True), True
+        ranks.append(r)
+    order = None if _strictly_increasing(ranks) else np.lexsort(ranks[::-1])
+    if order is not None:
+        ranks = [r[order] for r in ranks]
+    tie = np.ones(len(df) - 1, dtype=bool)
+    for r in ranks:
+        tie &= r[1:] == r[:-1]
+    ties = bool(tie.any())
+    if ties and len(keys) == 1:
+        return df.sort_values(keys).reset_index(drop=True), True
+    return (df if order is None else df.take(order)).reset_index(drop=True), ties
+
+
+def _strictly_increasing(ranks: list[np.ndarray]) -> bool:
+    after = np.zeros(len(ranks[0]) - 1, dtype=bool)
+    tie = np.ones(len(ranks[0]) - 1, dtype=bool)
+    for r in ranks:
+        after |= tie & (r[1:] > r[:-1])
+        tie &= r[1:] == r[:-1]
+    return bool(after.all())
 
 
 # --- live ------------------------------------------------------------------------------------

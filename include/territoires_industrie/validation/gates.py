@@ -157,7 +157,7 @@ CHUNKABLE = frozenset({
     "expect_column_values_to_be_between", "expect_column_values_to_be_in_reference_set",
     "expect_column_values_to_be_in_set", "expect_column_values_to_be_null", "expect_column_values_to_match_regex",
     "expect_column_values_to_not_be_null", "expect_column_pair_values_a_to_be_greater_than_b",
-    "expect_column_pair_values_to_be_equal",
+    "expect_column_pair_values_to_be_equal", "expect_column_values_to_be_plausible_counts",
 })
 CHUNK_ROWS = 2_000_000
 

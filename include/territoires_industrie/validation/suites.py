@@ -460,9 +460,9 @@ def urssaf_suite(refs: References, columns=()):
 
 
 def urssaf_metrics(df, context):
-    with_jobs = df[df["jobs"].notna()]
-    latest = int(with_jobs["year"].max()) if len(with_jobs) else None
-    ind = df[df["is_industrial"].astype(bool) & (df["year"] == latest)]
+    years = df["year"].to_numpy()[df["jobs"].notna().to_numpy()]  # no copy of the (national: 9M-row) frame
+    latest = int(years.max()) if len(years) else None
+    ind = df.loc[df["is_industrial"].astype(bool) & (df["year"] == latest), ["codgeo", "jobs"]]
     return {"row_count": {"rows": int(len(df))},
             "industrial_jobs_by_departement": _sum_by(ind, codes.departement_of(ind["codgeo"]).astype(str), ind["jobs"]),
             "latest_year": {"year": latest}}
@@ -796,14 +796,15 @@ DATASETS: dict[str, DatasetSpec] = {
                              {"communes_by_departement": 20}),
     "sirene_stock": DatasetSpec("sirene_stock", "SIRENE establishments stock (commune x activity aggregate)",
                                 prepare_sirene_stock, sirene_stock_suite, sirene_stock_metrics,
-                                {"industrial_active_establishments_by_departement": 20}),
+                                {"industrial_active_establishments_by_departement": 20}, sorted_by="codgeo"),
     "sirene_history": DatasetSpec("sirene_history", "SIRENE history: states of the industrial units at 31/12",
                                   prepare_sirene_history, sirene_history_suite, sirene_history_metrics,
                                   {"active_units_by_year": 20}, sorted_by="siret"),
     "sirene_updates": DatasetSpec("sirene_updates", "API Sirene updates since the stock (live)", prepare_sirene_updates,
                                   sirene_updates_suite, sirene_updates_metrics, needs_geography=False),
     "urssaf": DatasetSpec("urssaf", "URSSAF salaried jobs by commune x division x year", prepare_urssaf,
-                          urssaf_suite, urssaf_metrics, {"industrial_jobs_by_departement": 100}),
+                          urssaf_suite, urssaf_metrics, {"industrial_jobs_by_departement": 100},
+                          sorted_by="codgeo"),
     "chomage_ze": DatasetSpec("chomage_ze", "Localised unemployment rates by zone d'emploi", prepare_chomage_ze,
                               chomage_ze_suite, chomage_ze_metrics, {"latest_rate_by_ze": 0}),
     "chomage_bdm": DatasetSpec("chomage_bdm", "BDM localised unemployment by département and région (live)",
