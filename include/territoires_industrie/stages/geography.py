@@ -160,14 +160,13 @@ def remap_counts(df: pd.DataFrame, passage: pd.DataFrame | None, known: set[str]
     mapped, rep = map_to_vintage(df["codgeo"], passage, known, newer_source=newer_source)
     df["codgeo"] = mapped.astype(str)
     del mapped
-    df = df[df["codgeo"].isin(known)]
+    inside = df["codgeo"].isin(known).to_numpy()
+    if not inside.all():
+        df = df[inside]
     if not (rep["mapped"] or rep["newer"]):
         return _sorted_by_keys(df, keys)[0], rep
-    targets = set(rep["mapped"].values()) | set(rep["newer"].values())
-    hit = df["codgeo"].isin(targets).to_numpy()
-    out, ties = _sorted_by_keys(pd.concat([
-        df.loc[~hit, keys + values],
-        df[hit].groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)], ignore_index=True), keys)
+    hit = df["codgeo"].isin(set(rep["mapped"].values()) | set(rep["newer"].values())).to_numpy()
+    out, ties = _resum_hit(df, hit, keys, values)
     if ties:  # rows of one key outside the translated communes: re-sum everything, as before
         log.info("remap_counts: several rows per key outside the translated communes, whole frame re-summed")
         out = df.groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
@@ -175,43 +174,82 @@ def remap_counts(df: pd.DataFrame, passage: pd.DataFrame | None, known: set[str]
     return out, rep
 
 
-def _sorted_by_keys(df: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, bool]:
-    """``df.sort_values(keys).reset_index(drop=True)`` and whether two rows share their keys,
-    without sorting strings: each key as its rank among its distinct values (``factorize``
-    with ``sort=True``), the order checked on those ranks and sorted by a stable ``lexsort``
-    only when needed (what ``sort_values`` does for several keys). Missing keys, or ties
-    under one key (``sort_values`` then uses an unstable sort): ``sort_values`` itself."""
-    if len(df) < 2:
-        return df.reset_index(drop=True), False
+def _resum_hit(df: pd.DataFrame, hit: np.ndarray, keys: list[str], values: list[str]) -> tuple[pd.DataFrame, bool]:
+    """The rows outside ``hit`` as they are, those of ``hit`` re-summed by ``keys``, all sorted by
+    ``keys`` (and whether two rows share their keys): built column by column in the final order,
+    never as a concatenated copy of the whole frame sorted afterwards."""
+    part = df[hit].groupby(keys, as_index=False, dropna=False)[values].sum(min_count=1)
+    rest = np.flatnonzero(~hit)
+
+    def column(c: str) -> pd.Series:
+        return pd.concat([df[c].take(rest), part[c]], ignore_index=True)
+
     ranks = []
     for k in keys:
-        col = df[k]
-        if pd.api.types.is_integer_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-            ranks.append(col.to_numpy())
-            continue
-        r, _ = pd.factorize(col, sort=True)
-        if (r < 0).any():
-            return df.sort_values(keys).reset_index(drop=True), True
+        r = _ranks(column(k))
+        if r is None:  # a missing key: the plain way
+            both = pd.concat([df.loc[~hit, keys + values], part], ignore_index=True)
+            return _sorted_by_keys(both, keys)
         ranks.append(r)
-    order = None if _strictly_increasing(ranks) else np.lexsort(ranks[::-1])
-    if order is not None:
-        ranks = [r[order] for r in ranks]
-    tie = np.ones(len(df) - 1, dtype=bool)
+    order = np.lexsort(ranks[::-1])
+    ties = _ties([r[order] for r in ranks])
+    del ranks
+    return pd.DataFrame({c: column(c).take(order).reset_index(drop=True) for c in keys + values}), ties
+
+
+def _ranks(col: pd.Series) -> np.ndarray | None:
+    """Rank of each value among the column's distinct values (the order ``sort_values`` uses);
+    None when a value is missing."""
+    if pd.api.types.is_integer_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy()
+    r, _ = pd.factorize(col, sort=True)
+    return None if (r < 0).any() else r.astype(np.int32)
+
+
+def _ties(ranks: list[np.ndarray]) -> bool:
+    tie = np.ones(len(ranks[0]) - 1, dtype=bool) if len(ranks[0]) else np.zeros(0, dtype=bool)
     for r in ranks:
         tie &= r[1:] == r[:-1]
-    ties = bool(tie.any())
+    return bool(tie.any())
+
+
+def _in_order(df: pd.DataFrame, keys: list[str]) -> bool | None:
+    """Whether the rows are strictly increasing by ``keys`` (compared with Arrow, a few bytes a
+    row, no ranks); None when a key is missing somewhere."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(df) - 1
+    after, tie = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+    for k in keys:
+        a = pa.array(df[k].array) if hasattr(df[k].array, "__arrow_array__") else pa.array(df[k].to_numpy())
+        if a.null_count:
+            return None
+        gt = pc.greater(a[1:], a[:-1]).to_numpy(zero_copy_only=False)
+        eq = pc.equal(a[1:], a[:-1]).to_numpy(zero_copy_only=False)
+        after |= tie & gt
+        tie &= eq
+    return bool(after.all())
+
+
+def _sorted_by_keys(df: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, bool]:
+    """``df.sort_values(keys).reset_index(drop=True)`` and whether two rows share their keys,
+    without sorting strings: the order checked with Arrow comparisons (already sorted: nothing
+    to do, the usual case), else each key as its rank among its distinct values and a stable
+    ``lexsort`` (what ``sort_values`` does for several keys). Missing keys, or ties under one
+    key (``sort_values`` then uses an unstable sort): ``sort_values`` itself."""
+    if len(df) < 2:
+        return df.reset_index(drop=True), False
+    if _in_order(df, keys):
+        return df.reset_index(drop=True), False
+    ranks = [_ranks(df[k]) for k in keys]
+    if any(r is None for r in ranks):
+        return df.sort_values(keys).reset_index(drop=True), True
+    order = np.lexsort(ranks[::-1])
+    ties = _ties([r[order] for r in ranks])
     if ties and len(keys) == 1:
         return df.sort_values(keys).reset_index(drop=True), True
-    return (df if order is None else df.take(order)).reset_index(drop=True), ties
-
-
-def _strictly_increasing(ranks: list[np.ndarray]) -> bool:
-    after = np.zeros(len(ranks[0]) - 1, dtype=bool)
-    tie = np.ones(len(ranks[0]) - 1, dtype=bool)
-    for r in ranks:
-        after |= tie & (r[1:] > r[:-1])
-        tie &= r[1:] == r[:-1]
-    return bool(after.all())
+    return df.take(order).reset_index(drop=True), ties
 
 
 # --- live ------------------------------------------------------------------------------------
