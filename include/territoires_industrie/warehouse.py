@@ -194,16 +194,22 @@ def _restrict(engine: sa.Engine) -> None:
                     conn.execute(sa.text(f"REVOKE ALL ON TABLE {name} FROM {ident}"))
 
 
+INSERT_ROWS = 50_000
+
+
 def _insert(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
     if df.empty:
         return
     cols = [c.name for c in table.columns]
     df = df.reindex(columns=cols)  # columns a producer does not (yet) provide are NULL
-    if conn.dialect.name == "postgresql":
-        _copy(conn, table, df)
-        return
-    records = df.astype(object).where(df.notna(), None).to_dict("records")
-    conn.execute(table.insert(), records)
+    # in slices, inside the caller's one transaction: the national release is 736k value rows,
+    # and as one list of Python dicts (or one CSV string) it held ~1 GB (issue 19)
+    for start in range(0, len(df), INSERT_ROWS):
+        part = df.iloc[start:start + INSERT_ROWS]
+        if conn.dialect.name == "postgresql":
+            _copy(conn, table, part)
+        else:
+            conn.execute(table.insert(), part.astype(object).where(part.notna(), None).to_dict("records"))
 
 
 def _copy(conn: sa.Connection, table: sa.Table, df: pd.DataFrame) -> None:
