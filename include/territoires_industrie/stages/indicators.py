@@ -61,7 +61,8 @@ def _weights_from_env(raw: str | None) -> dict | None:
     return out
 
 
-#: columns of the stock aggregate that ``base.commune_base`` reads
+#: columns of the stock aggregate that ``base.commune_base`` reads (not the activity codes of the
+#: 3.7M national rows)
 SIRENE_AGG_COLUMNS = ["codgeo", "is_industrial", "etat", "employer", "tranche", "n_etab"]
 
 
@@ -158,7 +159,6 @@ def run_indicators(settings: Settings | None = None) -> dict:
     geo = load_geography(settings)
     ti, ti_info = with_ti_2023(settings, geo)
     sv, sfolder = storage.current(settings.staging_dir, "sirene_stock")
-    # the columns the counts read (the activity codes of the 3.7M national rows are not needed)
     sirene = pd.read_parquet(sfolder / "establishments_agg.parquet", columns=SIRENE_AGG_COLUMNS)
     industrial = _industrial_units(geo, _read_siret_keyed(sfolder / "industrial_establishments.parquet", columns=[
         "siret", "codeCommuneEtablissement", "etatAdministratifEtablissement", "caractereEmployeurEtablissement",

@@ -51,7 +51,6 @@ def _check_states(states, years: list[int], rep: dict) -> None:
 
 def run_sirene_history(settings: Settings | None = None, force: bool = False) -> dict:
     """Build the states partition for the current stock vintage (skipped when it exists)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
