@@ -52,12 +52,20 @@ def arm_to_commune(series: pd.Series) -> pd.Series:
 
 def departement_of(series: pd.Series) -> pd.Series:
     """Département of a commune code: 3 chars for 97x/98x, else 2 (``2A``/``2B`` included)."""
-    s = series.astype("string")
-    row_code, uniq = pd.factorize(s)  # once per distinct commune (millions of rows nationally)
-    u = pd.Series(uniq, dtype="string")
-    overseas = (u.str.startswith("97") | u.str.startswith("98")).fillna(False)
-    dep = u.str[:3].where(overseas, u.str[:2])
-    return pd.Series(dep.array.take(row_code, allow_fill=True), index=series.index, name=series.name, dtype="string")
+    def of(u: pd.Series) -> pd.Series:
+        overseas = (u.str.startswith("97") | u.str.startswith("98")).fillna(False)
+        return u.str[:3].where(overseas, u.str[:2])
+
+    return per_distinct(series.astype("string"), of)
+
+
+def per_distinct(series: pd.Series, fn, dtype: str = "string") -> pd.Series:
+    """``fn`` (a Series of the distinct values -> as many results) computed once per distinct
+    value and taken back to the rows, as ``dtype``; a missing value stays missing. Nationally a
+    commune code repeats over millions of rows."""
+    row_code, uniq = pd.factorize(series)
+    done = pd.array(list(fn(pd.Series(uniq, dtype=series.dtype))), dtype=dtype)
+    return pd.Series(done.take(row_code, allow_fill=True), index=series.index, name=series.name, dtype=dtype)
 
 
 def is_valid_commune(series: pd.Series) -> pd.Series:

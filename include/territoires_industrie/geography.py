@@ -299,10 +299,7 @@ def map_to_vintage(series: pd.Series, passage: pd.DataFrame | None, known: set[s
         back = _reverse_targets(passage, sorted(set(via.values())), known, mapping)
         newer = {c: back[t][0] for c, t in via.items() if t in back}
     absorbed = _absorbed(passage, set(codes_in), known) if newer_source and passage is not None and len(passage) else {}
-    # translated once per distinct code, then taken back to the rows (millions nationally)
-    row_code, uniq = pd.factorize(s)
-    target = pd.array([mapping.get(c, newer.get(c, c)) for c in uniq], dtype="string")
-    out = pd.Series(target.take(row_code, allow_fill=True), index=s.index, name=series.name, dtype="string")
+    out = codes.per_distinct(s, lambda u: [mapping.get(c, newer.get(c, c)) for c in u])  # millions of rows
     unmappable = sorted(c for c in todo if c not in mapping and c not in newer)
     report = {"mapped": dict(sorted(mapping.items())), "newer": dict(sorted(newer.items())),
               "split": sorted(c for c in split if c in todo), "absorbed_after_reference": absorbed,

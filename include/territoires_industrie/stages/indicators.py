@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import storage
+from ..codes import per_distinct
 from ..config import Settings, get_settings
 from ..config import env as setting
 from ..staged import with_ti_2023
@@ -67,10 +68,7 @@ SIRENE_AGG_COLUMNS = ["codgeo", "is_industrial", "etat", "employer", "tranche", 
 
 
 def _industrial_units(geo, ext: pd.DataFrame) -> pd.DataFrame:
-    code, uniq = pd.factorize(ext["codeCommuneEtablissement"])  # normalise each distinct code once
-    mapped = geo.map_commune(pd.Series(uniq, dtype="str")).to_numpy(dtype=object)
-    codgeo = pd.Series(np.where(code >= 0, mapped[np.clip(code, 0, None)] if len(mapped) else None, None),
-                       index=ext.index, dtype="str")
+    codgeo = per_distinct(ext["codeCommuneEtablissement"].astype("str"), geo.map_commune, dtype="str")
     return pd.DataFrame({  # a few distinct states and bands over millions of units: categoricals
         "siret": ext["siret"], "codgeo": codgeo,
         "etat": ext["etatAdministratifEtablissement"].astype("category"),
@@ -140,8 +138,8 @@ def _compact_states(path, years: list[int] | None) -> pd.DataFrame:
         cols["year"].append(b.column("year").to_numpy().astype(np.int16))
         for k in ("etat", "employer", "naf", "nomenclature"):
             cols[k].append(pd.Categorical(b.column(k).to_pandas()))
-    out = {"siret": np.concatenate(cols.pop("siret")) if cols["year"] else np.empty(0, np.int64),
-           "year": np.concatenate(cols.pop("year")) if cols["year"] else np.empty(0, np.int16)}
+    out = {"siret": np.concatenate(cols.pop("siret") or [np.empty(0, np.int64)]),
+           "year": np.concatenate(cols.pop("year") or [np.empty(0, np.int16)])}
     for k, parts in cols.items():
         out[k] = union_categoricals(parts) if parts else pd.Categorical([])
     return pd.DataFrame(out)
